@@ -1,0 +1,151 @@
+"""The neutral models that cross the platform edge: InboundMessage/InboundEvent in, Card out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+PLATFORMS = ("wecom", "dingtalk", "console")
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message from any platform, as handlers see it.
+
+    `sender` is the platform's user id (WeCom userid / external_userid, DingTalk staff id or
+    sender id); `from_customer` says whether that sender is a customer rather than a member of the
+    org. `msg_id` is unique per platform and is what makes redelivery harmless.
+    """
+
+    platform: str
+    sender: str
+    conversation: str
+    text: str
+    msg_id: str
+    time: datetime
+    from_customer: bool = False
+    sender_name: str = ""
+    conversation_type: str = "single"  # single group
+    conversation_title: str = ""
+    source: str = "app"  # app (typed to the bot) robot archive
+    reply_webhook: str | None = None  # DingTalk sessionWebhook
+    reply_webhook_expires: datetime | None = None
+    mentions_bot: bool = True
+    msg_type: str = "text"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _dump(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InboundMessage:
+        return cls(**_load(data, ("time", "reply_webhook_expires")))
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"msg:{self.msg_id}"
+
+    def reply_address(self) -> Address:
+        """Where a reply to this message goes: back to the sender on the same platform."""
+        return Address(self.platform, self.sender, self.reply_webhook, self.reply_webhook_expires)
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """A platform event (contact added, card clicked, archive ready, org change...)."""
+
+    platform: str
+    kind: str  # e.g. change_external_contact, template_card_event, msgaudit_notify, user_leave_org
+    dedupe_key: str
+    time: datetime
+    actor: str = ""  # platform user id of whoever caused it, when the platform says
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _dump(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InboundEvent:
+        return cls(**_load(data, ("time",)))
+
+
+@dataclass(frozen=True)
+class Address:
+    """A concrete destination on one platform."""
+
+    platform: str
+    user: str
+    webhook: str | None = None
+    webhook_expires: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A reply command offered on a card; tapping it runs `command` as if the user typed it."""
+
+    label: str
+    command: str
+    style: str = "primary"  # primary danger default
+
+
+@dataclass(frozen=True)
+class Card:
+    """What handlers hand back: rendered natively by each platform's channel.
+
+    `recipients` are directory user ids; `reply_to` sends the card back to the sender of a message.
+    `key` identifies what the card is about (e.g. "A17") so a platform can update it later.
+    """
+
+    title: str
+    lines: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+    buttons: tuple[Button, ...] = ()
+    link: str | None = None
+    recipients: tuple[str, ...] = ()
+    reply_to: Address | None = None
+    key: str | None = None
+    dedupe_key: str | None = None
+
+    @property
+    def asks_for_action(self) -> bool:
+        return bool(self.buttons)
+
+    def text(self) -> str:
+        """Plain-text rendering shared by the console channel and text fallbacks."""
+        out = [f"【{self.title}】", *self.lines]
+        out += [f"{name}：{value}" for name, value in self.fields]
+        if self.buttons:
+            out.append("回复：" + " / ".join(f"「{b.command}」" for b in self.buttons))
+        if self.link:
+            out.append(self.link)
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("recipients")
+        data.pop("reply_to")
+        data.pop("dedupe_key")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Card:
+        return cls(
+            title=data["title"],
+            lines=tuple(data.get("lines", ())),
+            fields=tuple((str(k), str(v)) for k, v in data.get("fields", ())),
+            buttons=tuple(Button(**b) for b in data.get("buttons", ())),
+            link=data.get("link"),
+            key=data.get("key"),
+        )
+
+
+def _dump(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+def _load(data: dict[str, Any], time_fields: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(data)
+    for name in time_fields:
+        if out.get(name):
+            out[name] = datetime.fromisoformat(out[name])
+    return out

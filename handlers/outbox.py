@@ -1,0 +1,76 @@
+"""Post cards: resolve each recipient to a platform address and queue it in the outbox.
+
+Runs inside the caller's transaction, so a card exists exactly when the change that caused it does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from handlers.context import Context
+from handlers.model import Address, Card
+from storage import directory
+from storage.models import User
+from storage.queues import add_outbox
+
+log = logging.getLogger(__name__)
+
+
+def enabled_platforms(ctx: Context) -> set[str]:
+    return {p for p in ("wecom", "dingtalk") if getattr(ctx.settings, p).enabled}
+
+
+def address_of(ctx: Context, user: User) -> Address:
+    """Where to reach a directory user: their preferred platform if usable, else any, else the log."""
+    ids = {"wecom": user.wecom_userid, "dingtalk": user.dingtalk_userid}
+    enabled = enabled_platforms(ctx)
+    order = [user.prefer] if user.prefer else []
+    order += ["wecom", "dingtalk"]
+    for platform in order:
+        if platform in enabled and ids.get(platform):
+            return Address(platform, ids[platform] or "")
+    return Address("console", user.id)
+
+
+def post(ctx: Context, cards: Iterable[Card]) -> int:
+    """Queue every card for each of its recipients; returns how many outbox rows were added."""
+    added = 0
+    for card in cards:
+        for address, recipient_id in _addresses(ctx, card):
+            added += _queue(ctx, card, address, recipient_id)
+    return added
+
+
+def _addresses(ctx: Context, card: Card) -> list[tuple[Address, str | None]]:
+    found: list[tuple[Address, str | None]] = []
+    if card.reply_to is not None:
+        address = card.reply_to
+        if address.platform not in enabled_platforms(ctx):
+            address = Address("console", address.user)
+        found.append((address, None))
+    for user_id in dict.fromkeys(card.recipients):
+        user = directory.get_user(ctx.session, user_id)
+        if user is None:
+            log.warning("card %r: recipient %r is not in the directory; not sent", card.title, user_id)
+            continue
+        address = address_of(ctx, user)
+        if any(a.platform == address.platform and a.user == address.user for a, _ in found):
+            continue  # the sender of the command is also a recipient: one card is enough
+        found.append((address, user.id))
+    return found
+
+
+def _queue(ctx: Context, card: Card, address: Address, recipient_id: str | None) -> int:
+    dedupe = f"{card.dedupe_key}:{recipient_id or address.user}" if card.dedupe_key else None
+    return int(
+        add_outbox(
+            ctx.session,
+            dict(
+                dedupe_key=dedupe, channel=address.platform, target=address.user, recipient_id=recipient_id,
+                reply_webhook=address.webhook, reply_webhook_expires=address.webhook_expires,
+                card=card.to_dict(), status="pending", attempts=0, created_at=ctx.now,
+                next_attempt_at=ctx.now,
+            ),
+        )
+    )

@@ -1,0 +1,104 @@
+"""What happens to a stored inbound item: commands, the customer timeline, scanning, events.
+
+Every platform lands here through the same two functions, `handle_message` and `handle_event`, run by
+the inbound job inside one transaction per item; the cards they raise join that transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from handlers import customers, outbox
+from handlers.commands import CommandCall, router
+from handlers.context import Context
+from handlers.events import handle_event as dispatch_event
+from handlers.model import Card, InboundEvent, InboundMessage
+from storage import customers as repo
+from storage import directory
+from storage.models import Customer, Message, User
+
+log = logging.getLogger(__name__)
+
+# Called with each stored message whose words should be scanned (a customer's words, a rep's note).
+WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
+words_listeners: list[WordsListener] = []
+
+# Extra command modules register themselves on import; list them here so every platform has them.
+COMMAND_MODULES = ("handlers.customers", "handlers.todos", "handlers.risk", "handlers.approvals")
+
+
+def load_command_modules() -> None:
+    """Import the modules that register commands, listeners and event handlers (missing ones skipped)."""
+    import importlib
+
+    for name in COMMAND_MODULES + ("handlers.contacts",):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def handle_message(ctx: Context, msg: InboundMessage) -> None:
+    """Route one inbound message and queue whatever cards it raises."""
+    outbox.post(ctx, _cards_for(ctx, msg))
+
+
+def handle_event(ctx: Context, event: InboundEvent) -> None:
+    outbox.post(ctx, dispatch_event(ctx, event))
+
+
+def _cards_for(ctx: Context, msg: InboundMessage) -> list[Card]:
+    user = None if msg.from_customer else directory.by_platform_id(ctx.session, msg.platform, msg.sender)
+    typed_to_bot = msg.source in ("app", "robot") and not msg.from_customer
+    if typed_to_bot and user is None:
+        log.info("%s message from unknown sender %r ignored", msg.platform, msg.sender)
+        return [Card(title="你好", lines=("你还不在 salesbot 的通讯录中，暂时无法使用。请联系管理员把你加入。",),
+                     reply_to=msg.reply_address())]
+    if typed_to_bot:
+        parsed = router.parse(msg.text)
+        if parsed is not None:
+            command, args = parsed
+            return router.dispatch(CommandCall(ctx, msg, user, command.name, args))
+        meant = router.suggest(msg.text)
+        if meant is not None:
+            return [Card(title="没有这个命令", lines=(f"你是不是想发：{meant.usage}", "发送「帮助」查看全部命令。"),
+                         reply_to=msg.reply_address())]
+    return _on_timeline(ctx, msg, user)
+
+
+def _on_timeline(ctx: Context, msg: InboundMessage, user: User | None) -> list[Card]:
+    customer = customers.customer_for(ctx, msg, user)
+    stored = repo.add_message(ctx.session, _message_values(ctx, msg, user, customer))
+    if stored is None:
+        return []  # already on the timeline: a redelivery
+    if customer is not None and msg.from_customer:
+        repo.touch(customer, msg.time)
+    is_note = msg.source in ("app", "robot") and not msg.from_customer and msg.conversation_type == "single"
+    cards: list[Card] = []
+    if is_note:
+        cards.append(_note_receipt(msg, customer))
+    if msg.from_customer or is_note:
+        for listener in words_listeners:
+            cards += listener(ctx, stored, customer, msg)
+    return cards
+
+
+def _message_values(ctx: Context, msg: InboundMessage, user: User | None, customer: Customer | None) -> dict:
+    source = "note" if msg.source in ("app", "robot") and not msg.from_customer else msg.source
+    conv = repo.conversation(ctx.session, msg.platform, msg.conversation)
+    return dict(
+        platform=msg.platform, platform_msg_id=msg.msg_id, source=source,
+        conversation_id=conv.id if conv else None, customer_id=customer.id if customer else None,
+        sender=msg.sender, sender_user_id=user.id if user else None, from_customer=msg.from_customer,
+        text=msg.text, sent_at=msg.time,
+    )
+
+
+def _note_receipt(msg: InboundMessage, customer: Customer | None) -> Card:
+    if customer is None:
+        return Card(title="记录已保存", lines=("还没有关联客户，这条记录暂不属于任何客户。",
+                                           "发送「关联 <客户名>」后，之后的记录会记到该客户名下。"),
+                    reply_to=msg.reply_address())
+    return Card(title="已记录", lines=(f"已记到「{customer.name}」的时间线。",), reply_to=msg.reply_address())

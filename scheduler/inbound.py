@@ -1,0 +1,60 @@
+"""The inbound job: run handlers over messages and events that the web edge stored and acknowledged."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from handlers.context import Context
+from handlers.model import InboundEvent, InboundMessage
+from handlers.pipeline import handle_event, handle_message
+from storage.db import transaction
+from storage.models import InboundItem
+from storage.queues import claim_inbound
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+
+
+def process_inbound(factory: sessionmaker[Session], settings: Settings, now: datetime, worker: str,
+                    limit: int = 100, lease: timedelta = timedelta(seconds=60)) -> int:
+    """Handle up to `limit` stored inbound items; returns how many were handled successfully."""
+    with transaction(factory) as session:
+        items = [(i.id, i.kind, i.payload, i.attempts) for i in claim_inbound(session, now, worker, lease, limit)]
+    done = 0
+    for item_id, kind, payload, attempts in items:
+        try:
+            with transaction(factory) as session:
+                _handle(Context(session, settings, now), kind, payload)
+                _mark(session, item_id, worker, status="done", processed_at=now, error=None)
+            done += 1
+        except Exception as exc:
+            log.exception("inbound item %s failed (attempt %d)", item_id, attempts)
+            _retry_later(factory, item_id, worker, attempts, now, repr(exc))
+    return done
+
+
+def _handle(ctx: Context, kind: str, payload: dict) -> None:
+    if kind == "message":
+        handle_message(ctx, InboundMessage.from_dict(payload))
+    else:
+        handle_event(ctx, InboundEvent.from_dict(payload))
+
+
+def _mark(session: Session, item_id: int, worker: str, **values: object) -> None:
+    session.execute(update(InboundItem).where(InboundItem.id == item_id, InboundItem.claimed_by == worker)
+                    .values(claimed_by=None, **values))
+
+
+def _retry_later(factory: sessionmaker[Session], item_id: int, worker: str, attempts: int, now: datetime,
+                 error: str) -> None:
+    with transaction(factory) as session:
+        if attempts >= MAX_ATTEMPTS:
+            log.error("inbound item %s given up after %d attempts: %s", item_id, attempts, error)
+            _mark(session, item_id, worker, status="failed", error=error, processed_at=now)
+        else:
+            _mark(session, item_id, worker, error=error, available_at=now + timedelta(seconds=30 * 2 ** attempts))

@@ -1,0 +1,88 @@
+"""APScheduler wiring: the pump (inbound + delivery), the tick (scheduled checks) and config reload.
+
+Every process may pump: claims keep work from being done twice. Only the holder of the "scheduler"
+lease in the database runs ticks, so exactly one scheduler is active however many workers start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from scheduler.delivery import Channel, deliver_due
+from scheduler.inbound import process_inbound
+from scheduler.jobs import run_tick
+from storage import leases
+from storage.common import utcnow
+from storage.db import transaction
+
+log = logging.getLogger(__name__)
+SCHEDULER_LEASE = "scheduler"
+
+
+@dataclass
+class Worker:
+    """The background work of one process; every method is safe to call from several processes."""
+
+    factory: sessionmaker[Session]
+    settings: Callable[[], Settings]
+    channels: Mapping[str, Channel]
+    worker_id: str
+    clock: Callable[[], datetime] = utcnow
+    before_pump: Callable[[], None] = lambda: None  # e.g. reload the config if it changed
+    _pump_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def pump(self) -> None:
+        """Handle stored inbound items, then send what is due, until nothing is left right now."""
+        if not self._pump_lock.acquire(blocking=False):
+            return
+        try:
+            self.before_pump()
+            settings = self.settings()
+            for _ in range(100):  # bounded: yield to the scheduler now and then
+                handled = process_inbound(self.factory, settings, self.clock(), self.worker_id)
+                report = deliver_due(self.factory, self.channels, self.clock(), settings.delivery, self.worker_id)
+                if not handled and not report.sent and not report.retried:
+                    break
+        finally:
+            self._pump_lock.release()
+
+    def holds_scheduler_lease(self) -> bool:
+        ttl = timedelta(seconds=max(self.settings().worker.tick_seconds * 3, 30))
+        with transaction(self.factory) as session:
+            return leases.acquire(session, SCHEDULER_LEASE, self.worker_id, self.clock(), ttl)
+
+    def tick(self) -> list[str]:
+        """Run the scheduled checks if this process holds the scheduler lease."""
+        if not self.holds_scheduler_lease():
+            return []
+        lines = run_tick(self.factory, self.settings(), self.clock())
+        for line in lines:
+            log.info("tick: %s", line)
+        self.pump()
+        return lines
+
+
+def start_background(worker: Worker, settings: Settings) -> BackgroundScheduler:
+    """Start the periodic jobs in a background thread; returns the scheduler (call .shutdown())."""
+    sched = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+    sched.add_job(worker.pump, "interval", seconds=settings.worker.delivery_seconds, id="pump",
+                  next_run_time=utcnow())
+    sched.add_job(worker.tick, "interval", seconds=settings.worker.tick_seconds, id="tick",
+                  next_run_time=utcnow() + timedelta(seconds=1))
+    sched.start()
+    return sched
+
+
+def wake(sched: BackgroundScheduler) -> None:
+    """Run the pump now (called after a webhook stored something)."""
+    job = sched.get_job("pump")
+    if job is not None:
+        job.modify(next_run_time=utcnow())

@@ -1,0 +1,133 @@
+"""Customers, their platform identities, conversations and the message timeline."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage import audit
+from storage.common import insert_ignore
+from storage.models import Approval, Conversation, Customer, CustomerIdentity, Message, Todo
+
+_SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|公司|科技|股份|[（）()\s·.\-])")
+
+
+def name_key(name: str) -> str:
+    """A customer name reduced for similarity: no legal suffixes, brackets or spaces, lower case."""
+    return _SUFFIXES.sub("", name).lower()
+
+
+def by_name(session: Session, name: str) -> Customer | None:
+    return session.scalars(select(Customer).where(Customer.name == name).order_by(Customer.id)).first()
+
+
+def similar(session: Session, name: str, limit: int = 5) -> list[Customer]:
+    """Customers whose reduced names equal, contain or are contained in this one's."""
+    key = name_key(name)
+    if not key:
+        return []
+    rows = session.scalars(select(Customer).where(Customer.status != "closed").order_by(Customer.id))
+    found = [c for c in rows if _alike(key, name_key(c.name))]
+    return found[:limit]
+
+
+def _alike(a: str, b: str) -> bool:
+    if not a or not b:
+        return False
+    if a == b or (min(len(a), len(b)) >= 2 and (a in b or b in a)):
+        return True
+    return len(a) == len(b) >= 3 and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+
+
+def create(session: Session, name: str, owner_id: str | None, at: datetime, actor: str) -> Customer:
+    customer = Customer(name=name, owner_id=owner_id, created_at=at, updated_at=at, last_activity_at=at,
+                        stage="lead", status="active", silence_level=0)
+    session.add(customer)
+    session.flush()
+    audit.record(session, at, actor, "customer", customer.id, "created", None, name)
+    if owner_id:
+        audit.record(session, at, actor, "customer", customer.id, "owner_id", None, owner_id)
+    return customer
+
+
+def change_owner(session: Session, customer: Customer, owner_id: str | None, at: datetime, actor: str,
+                 note: str | None = None) -> bool:
+    changed = audit.set_field(session, customer, "owner_id", owner_id, at, actor, note)
+    if changed:
+        customer.updated_at = at
+    return changed
+
+
+def by_identity(session: Session, platform: str, external_id: str) -> Customer | None:
+    stmt = select(Customer).join(CustomerIdentity).where(
+        CustomerIdentity.platform == platform, CustomerIdentity.external_id == external_id
+    )
+    return session.scalars(stmt).first()
+
+
+def add_identity(session: Session, customer: Customer, platform: str, external_id: str,
+                 display_name: str | None = None) -> None:
+    insert_ignore(
+        session, CustomerIdentity,
+        dict(customer_id=customer.id, platform=platform, external_id=external_id, display_name=display_name),
+        ["platform", "external_id"],
+    )
+
+
+def conversation(session: Session, platform: str, conversation_id: str) -> Conversation | None:
+    stmt = select(Conversation).where(
+        Conversation.platform == platform, Conversation.conversation_id == conversation_id
+    )
+    return session.scalars(stmt).first()
+
+
+def link_conversation(session: Session, platform: str, conversation_id: str, customer: Customer, kind: str,
+                      title: str | None, at: datetime, actor: str) -> Conversation:
+    """Tie a platform conversation to a customer (re-linking is audited)."""
+    conv = conversation(session, platform, conversation_id)
+    if conv is None:
+        conv = Conversation(platform=platform, conversation_id=conversation_id, kind=kind, title=title,
+                            created_at=at, linked_by=actor)
+        session.add(conv)
+        session.flush()
+    audit.set_field(session, conv, "customer_id", customer.id, at, actor)
+    return conv
+
+
+def add_message(session: Session, values: dict[str, object]) -> Message | None:
+    """Put a message on the timeline once; None if this platform message id is already there."""
+    if not insert_ignore(session, Message, values, ["platform", "platform_msg_id"]):
+        return None
+    stmt = select(Message).where(
+        Message.platform == values["platform"], Message.platform_msg_id == values["platform_msg_id"]
+    )
+    return session.scalars(stmt).one()
+
+
+def touch(customer: Customer, at: datetime) -> None:
+    """Note customer activity (resets the silent-customer clock)."""
+    if customer.last_activity_at is None or customer.last_activity_at < at:
+        customer.last_activity_at = at
+        customer.silence_level = 0
+
+
+def open_todos(session: Session, customer_id: int) -> list[Todo]:
+    stmt = select(Todo).where(Todo.customer_id == customer_id, Todo.status == "open").order_by(Todo.id)
+    return list(session.scalars(stmt))
+
+
+def open_approvals(session: Session, customer_id: int) -> list[Approval]:
+    stmt = select(Approval).where(Approval.customer_id == customer_id, Approval.status == "pending")
+    return list(session.scalars(stmt.order_by(Approval.id)))
+
+
+def timeline(session: Session, customer_id: int, limit: int = 20) -> list[Message]:
+    stmt = select(Message).where(Message.customer_id == customer_id).order_by(Message.sent_at.desc())
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count(Customer.id))) or 0)

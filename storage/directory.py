@@ -1,0 +1,103 @@
+"""The org directory: users synced from config, and lookups along the management chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from storage import audit
+from storage.models import User
+
+SYNCED_FIELDS = ("name", "role", "manager_id", "wecom_userid", "dingtalk_userid", "prefer", "active")
+
+
+class UserLike(Protocol):
+    id: str
+    name: str
+    role: str
+    manager: str | None
+    wecom_userid: str | None
+    dingtalk_userid: str | None
+    prefer: str | None
+
+
+def sync_users(session: Session, users: Iterable[UserLike], at: datetime, actor: str = "config") -> int:
+    """Make the users table match [[users]]; people no longer listed are deactivated, not deleted."""
+    wanted = {u.id: _synced_values(u) for u in users}
+    rows = {u.id: u for u in session.scalars(select(User))}
+    before = {uid: {f: getattr(row, f) for f in SYNCED_FIELDS} for uid, row in rows.items()}
+    for uid in rows:
+        if uid not in wanted:
+            wanted[uid] = {**before[uid], "active": False}
+    # clear platform ids first so two users swapping ids do not trip the unique index mid-way
+    for row in rows.values():
+        row.wecom_userid = row.dingtalk_userid = None
+    session.flush()
+    changes = 0
+    for uid, values in wanted.items():
+        row = rows.get(uid)
+        if row is None:
+            row = User(id=uid)
+            session.add(row)
+            audit.record(session, at, actor, "user", uid, "created", None, values["name"])
+            changes += 1
+        for field, value in values.items():
+            setattr(row, field, value)
+            old = before.get(uid, {}).get(field)
+            if uid in before and old != value:
+                audit.record(session, at, actor, "user", uid, field, old, value)
+                changes += 1
+    session.flush()
+    return changes
+
+
+def _synced_values(u: UserLike) -> dict[str, object]:
+    return {"name": u.name, "role": u.role, "manager_id": u.manager, "wecom_userid": u.wecom_userid,
+            "dingtalk_userid": u.dingtalk_userid, "prefer": u.prefer, "active": True}
+
+
+def get_user(session: Session, user_id: str | None) -> User | None:
+    return session.get(User, user_id) if user_id else None
+
+
+def by_platform_id(session: Session, platform: str, platform_user_id: str) -> User | None:
+    """The active directory user behind a WeCom or DingTalk user id."""
+    column = {"wecom": User.wecom_userid, "dingtalk": User.dingtalk_userid}.get(platform)
+    if column is None:
+        return session.get(User, platform_user_id)  # console: directory ids
+    return session.scalars(select(User).where(column == platform_user_id, User.active.is_(True))).first()
+
+
+def manager_of(session: Session, user: User | None, levels: int = 1) -> User | None:
+    """Walk `levels` steps up the management chain; None past the top."""
+    current = user
+    for _ in range(levels):
+        if current is None or not current.manager_id:
+            return None
+        current = session.get(User, current.manager_id)
+    return current
+
+
+def with_role(session: Session, role: str) -> list[User]:
+    return list(session.scalars(select(User).where(User.role == role, User.active.is_(True)).order_by(User.id)))
+
+
+def reports_of(session: Session, manager_id: str) -> list[User]:
+    """Everyone below a manager, at any depth."""
+    found: list[User] = []
+    frontier = [manager_id]
+    while frontier:
+        rows = list(session.scalars(select(User).where(User.manager_id.in_(frontier))))
+        rows = [r for r in rows if r.id not in {f.id for f in found}]
+        found += rows
+        frontier = [r.id for r in rows]
+    return found
+
+
+def find_users(session: Session, text: str) -> list[User]:
+    """Users whose id or name equals the text."""
+    return list(session.scalars(select(User).where(or_(User.id == text, User.name == text))))

@@ -1,0 +1,17 @@
+"""Alembic environment: the engine comes from storage.db.upgrade(), never from an ini file."""
+
+from alembic import context
+
+from storage.models import Base
+
+engine = context.config.attributes["engine"]
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

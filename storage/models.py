@@ -1,0 +1,347 @@
+"""SQLAlchemy 2.x models: the whole schema in one place.
+
+Times are stored as naive UTC and handed back timezone-aware (UTCDateTime), so SQLite and PostgreSQL
+behave the same. Enum-like columns are short strings whose allowed values are listed beside them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC; refuses naive input so local times cannot sneak in."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), Decimal: Numeric(16, 2)}
+
+
+class User(Base):
+    """A member of the org directory, synced from [[users]]."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32), default="rep")
+    manager_id: Mapped[str | None] = mapped_column(String(64))
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    dingtalk_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    prefer: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    current_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", use_alter=True))
+
+
+class Customer(Base):
+    """A customer record; status 'active' or 'public' (back in the public pool) or 'closed'."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    industry: Mapped[str | None] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(32), default="lead")  # lead qualified proposal negotiation won lost
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active public closed
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_activity_at: Mapped[datetime | None] = mapped_column(index=True)
+    # silent-customer checks: 0 none yet, 1 owner reminded, 2 released to the public pool
+    silence_level: Mapped[int] = mapped_column(Integer, default=0)
+    identities: Mapped[list[CustomerIdentity]] = relationship(back_populates="customer")
+
+
+class CustomerIdentity(Base):
+    """How a customer is known on a platform (WeCom external_userid, DingTalk staff/union id)."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    customer: Mapped[Customer] = relationship(back_populates="identities")
+
+
+class Conversation(Base):
+    """A platform conversation (one-to-one, group, archived chat room) tied to a customer."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "conversation_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    conversation_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="single")  # single group
+    title: Mapped[str | None] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    linked_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class Message(Base):
+    """A message on a customer's timeline; unique per platform message id."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("platform", "platform_msg_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_msg_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16), default="app")  # app robot archive note
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(128))
+    sender_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    from_customer: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime]
+
+
+class InboundItem(Base):
+    """Raw inbound message or event, stored before the platform is answered; drained by a job."""
+
+    __tablename__ = "inbound"
+    __table_args__ = (
+        UniqueConstraint("platform", "dedupe_key"),
+        Index("ix_inbound_pending", "status", "available_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # message event
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending done failed
+    available_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+
+
+class Todo(Base):
+    """A to-do for an owner, or claimable by anyone with a role (owner_id empty until claimed)."""
+
+    __tablename__ = "todos"
+    __table_args__ = (Index("ix_todos_due", "status", "next_check_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    source_rule: Mapped[str | None] = mapped_column(String(64))
+    source_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open done cancelled
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(64))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None]
+
+    @property
+    def code(self) -> str:
+        return f"T{self.id}"
+
+
+class Approval(Base):
+    """A quote or contract submitted for approval; a resubmission is a new version row."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # quote contract
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    submitter_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    amount: Mapped[Decimal]
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending approved rejected withdrawn
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id"))
+    current_position: Mapped[int] = mapped_column(Integer, default=0)
+    times_returned: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    steps: Mapped[list[ApprovalStep]] = relationship(
+        back_populates="approval", order_by="ApprovalStep.position"
+    )
+
+    @property
+    def code(self) -> str:
+        return f"A{self.id}"
+
+
+class ApprovalStep(Base):
+    """One step of an approval chain: who decides, its SLA and its outcome."""
+
+    __tablename__ = "approval_steps"
+    __table_args__ = (
+        UniqueConstraint("approval_id", "position"),
+        Index("ix_approval_steps_due", "status", "next_check_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    approver_spec: Mapped[str] = mapped_column(String(64))
+    approver_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    approver_role: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting pending approved rejected skipped
+    sla_hours: Mapped[int] = mapped_column(Integer, default=24)
+    started_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None]
+    approval: Mapped[Approval] = relationship(back_populates="steps")
+
+
+class RiskEvent(Base):
+    """A risk recognised in a customer's words; later hits inside the cooldown join it."""
+
+    __tablename__ = "risk_events"
+    __table_args__ = (Index("ix_risk_events_rule", "rule", "customer_id", "last_hit_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    keyword: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open closed
+    hits: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    last_hit_at: Mapped[datetime]
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def code(self) -> str:
+        return f"R{self.id}"
+
+
+class OutboxItem(Base):
+    """A card waiting to go to one recipient; written in the same transaction as its cause."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_target_sent", "channel", "target", "sent_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))  # wecom dingtalk console
+    target: Mapped[str] = mapped_column(String(128))  # platform user id
+    recipient_id: Mapped[str | None] = mapped_column(String(64))  # directory user id, if known
+    reply_webhook: Mapped[str | None] = mapped_column(Text)
+    reply_webhook_expires: Mapped[datetime | None]
+    card: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending sent dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    platform_ref: Mapped[str | None] = mapped_column(String(255))  # e.g. a WeCom response_code
+
+
+class AuditEntry(Base):
+    """Who changed which field of what, before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class OrgEvent(Base):
+    """A directory change reported by a platform (someone left, moved), kept for hand-overs."""
+
+    __tablename__ = "org_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(64))
+    platform_user_ids: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PlatformToken(Base):
+    """An access token shared by every worker (one row per app and API host)."""
+
+    __tablename__ = "platform_tokens"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+
+
+class Cursor(Base):
+    """A resumable position in an external stream (the WeCom archive seq)."""
+
+    __tablename__ = "cursors"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease held by one process until it expires (the single scheduler)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,99 @@
+"""The two persistent queues: inbound items (stored before acknowledging) and the card outbox.
+
+Both are claimed with a conditional UPDATE (status and lease checked in the WHERE clause), so two
+processes never work on the same row; a claim expires, so a killed process loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from storage.common import insert_ignore
+from storage.models import InboundItem, OutboxItem
+
+# ---------------------------------------------------------------------------------------------- inbound
+
+
+def store_inbound(session: Session, platform: str, dedupe_key: str, kind: str, payload: dict[str, Any],
+                  now: datetime) -> bool:
+    """Store an inbound message/event once; False when it was already stored (a platform retry)."""
+    values = dict(platform=platform, dedupe_key=dedupe_key[:255], kind=kind, payload=payload,
+                  received_at=now, status="pending", available_at=now, attempts=0)
+    return insert_ignore(session, InboundItem, values, ["platform", "dedupe_key"])
+
+
+def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[InboundItem]:
+    """Claim up to `limit` pending inbound items whose time has come (oldest first)."""
+    ids = session.scalars(
+        select(InboundItem.id)
+        .where(InboundItem.status == "pending", InboundItem.available_at <= now)
+        .order_by(InboundItem.id)
+        .limit(limit)
+    ).all()
+    claimed = []
+    for item_id in ids:
+        result = session.execute(
+            update(InboundItem)
+            .where(InboundItem.id == item_id, InboundItem.status == "pending", InboundItem.available_at <= now)
+            .values(available_at=now + lease, claimed_by=worker, attempts=InboundItem.attempts + 1)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            claimed.append(item_id)
+    return list(session.scalars(select(InboundItem).where(InboundItem.id.in_(claimed)).order_by(InboundItem.id)))
+
+
+# ---------------------------------------------------------------------------------------------- outbox
+
+
+def add_outbox(session: Session, values: dict[str, Any]) -> bool:
+    """Queue one card for one recipient; a repeated dedupe_key adds nothing (False)."""
+    if values.get("dedupe_key"):
+        return insert_ignore(session, OutboxItem, values, ["dedupe_key"])
+    session.add(OutboxItem(**values))
+    return True
+
+
+def claim_outbox(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[OutboxItem]:
+    """Claim up to `limit` due outbox items for this worker until now + lease."""
+    ids = session.scalars(
+        select(OutboxItem.id)
+        .where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(limit)
+    ).all()
+    claimed = []
+    for item_id in ids:
+        result = session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+            .values(next_attempt_at=now + lease, claimed_by=worker, claimed_until=now + lease)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            claimed.append(item_id)
+    rows = session.scalars(select(OutboxItem).where(OutboxItem.id.in_(claimed)))
+    return sorted(rows, key=lambda r: (r.id))
+
+
+def finish_outbox(session: Session, item_id: int, worker: str, values: dict[str, Any]) -> bool:
+    """Record the outcome of a send, only if this worker still holds the claim."""
+    result = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
+        .values(claimed_by=None, claimed_until=None, **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def recent_sends(session: Session, channel: str, target: str, since: datetime) -> tuple[int, datetime | None]:
+    """How many cards went to this target since `since`, and the oldest of them."""
+    row = session.execute(
+        select(func.count(OutboxItem.id), func.min(OutboxItem.sent_at)).where(
+            OutboxItem.channel == channel, OutboxItem.target == target,
+            OutboxItem.status == "sent", OutboxItem.sent_at >= since,
+        )
+    ).one()
+    return int(row[0]), row[1]
