@@ -105,6 +105,9 @@ class Card:
     reply_to: Address | None = None
     key: str | None = None
     dedupe_key: str | None = None
+    # When set, the channel updates an earlier platform message identified by this reference (a WeCom
+    # template-card ResponseCode, say) instead of sending a new message.
+    update_ref: str | None = None
 
     @property
     def asks_for_action(self) -> bool:
@@ -136,6 +139,7 @@ class Card:
             buttons=tuple(Button(**b) for b in data.get("buttons", ())),
             link=data.get("link"),
             key=data.get("key"),
+            update_ref=data.get("update_ref"),
         )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 15:14:13.319618
+Create Date: 2026-11-22 15:18:40.259595
 """
 from alembic import op
 import sqlalchemy as sa
