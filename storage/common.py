@@ -24,5 +24,5 @@ def insert_ignore(session: Session, model: type[Base], values: dict[str, Any], c
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    result = session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # Core execution on the session's connection: the ORM path adds RETURNING and hides rowcount.
+    return bool(session.connection().execute(stmt).rowcount)
