@@ -24,5 +24,6 @@ def insert_ignore(session: Session, model: type[Base], values: dict[str, Any], c
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    # Core execution on the session's connection: the ORM path adds RETURNING and hides rowcount.
-    return bool(session.connection().execute(stmt).rowcount)
+    # RETURNING tells reliably whether a row went in (rowcount is -1 when psycopg returns rows).
+    key = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+    return session.connection().execute(stmt.returning(key)).first() is not None
