@@ -1,0 +1,451 @@
+"""Keyword engine: whole-word, negation-aware keyword rules for customer messages.
+
+A rule fires when one of its keywords is mentioned as a word in its own right (jieba's token
+boundaries decide), the customer does not negate the mention, and none of the rule's exclude
+phrases occurs in the same clause. A negation inside a condition ("再不降价我们就换一家",
+"如果不给折扣这单就黄了") does not cancel the demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Protocol
+
+import jieba
+
+__all__ = ["Hit", "KeywordEngine", "RuleLike", "reference_scan", "rules_test_report"]
+
+logging.getLogger("jieba").setLevel(logging.WARNING)
+
+# Characters that end a clause; negations and exclude phrases act inside one clause only.
+# ASCII "." is not one: in chat it is mostly a decimal point (3.5折, 1.2万).
+CLAUSE_DELIMITERS = "，。！？；,!?;…～~ \t\r\n\u3000"
+# Negations that also cancel a keyword mentioned *before* them (样品不用寄了, 折扣就不用了):
+# "not needed / not wanted". They count as forward negations too.
+POST_NEGATIONS: tuple[str, ...] = (
+    "不用", "不需要", "无需", "无须", "不必", "没必要", "用不着", "不要", "暂不", "不考虑", "不想", "别",
+)
+# Negation words that jieba keeps as one token, added to the configured ones.
+EXTRA_NEGATIONS: tuple[str, ...] = ("从没", "从来没", "没想", "没想过", "尚未", "毫无", "暂无", "无意")
+# Words that contain a negation character but do not negate what follows.
+NEUTRAL_WORDS: tuple[str, ...] = (
+    "不知道", "不清楚", "不确定", "不一定", "不了解", "不明白", "没问题", "没办法", "不只", "不光",
+)
+# Everyday compounds missing from jieba's dictionary whose absence makes a keyword appear
+# (对手机壳 would otherwise segment as 对手/机壳).
+EXTRA_WORDS: tuple[str, ...] = ("手机壳", "手机膜")
+# A negation after one of these (with no consequence marker in between) is part of a condition.
+CONDITION_OPENERS = frozenset(
+    {"如果", "要是", "假如", "假设", "假若", "若", "若是", "倘若", "如若", "万一", "一旦", "只要", "除非"}
+)
+# A negation followed by one of these in the same clause is the condition of a demand.
+CONDITION_CLOSERS = frozenset({"就", "的话", "否则", "不然", "那么"})
+# "再不降价…": 再 right before the negation makes it conditional.
+CONDITION_PREFIX = "再"
+# Tokens allowed between a negation and the keyword it negates (either direction).
+MAX_NEGATION_GAP = 3
+# Minimum frequency for keywords and negations in the private dictionary, so that a rare or
+# missing word still wins over chance neighbours (友商报的 -> 友商/报/的, not 友/商报/的).
+MIN_WORD_FREQ = 100
+# POS tag of idioms in jieba's dictionary: their parts lose their literal meaning (便宜行事).
+IDIOM_TAG = "i"
+# Segment with jieba's HMM for unknown words (the reference path uses the same setting).
+USE_HMM = False
+
+_DELIMS = frozenset(CLAUSE_DELIMITERS)
+_CLAUSE_RE = re.compile("[^" + re.escape(CLAUSE_DELIMITERS) + "]+")
+_HAN_WORD_RE = jieba.re_han_default
+
+if any(_HAN_WORD_RE.fullmatch(ch) for ch in CLAUSE_DELIMITERS):  # pragma: no cover - config guard
+    raise RuntimeError("clause delimiters must be characters jieba never joins to a word")
+
+
+class RuleLike(Protocol):
+    """What the engine needs from a rule (bot.config.RuleConfig satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def keywords(self) -> tuple[str, ...]: ...
+
+    @property
+    def exclude(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One firing keyword mention; start/end are character offsets into the text."""
+
+    rule: str
+    keyword: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    keywords: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+# A segmented clause: token words and their start offsets in the text.
+_Tokens = tuple[list[str], list[int]]
+# A keyword mention: keyword, start offset, index of its first and last token.
+_Mention = tuple[str, int, int, int]
+
+_lock = threading.Lock()
+_base: jieba.Tokenizer | None = None
+_idioms: frozenset[str] | None = None
+
+
+def _base_tokenizer() -> jieba.Tokenizer:
+    """Return the process-wide tokenizer with jieba's default dictionary (loaded once)."""
+    global _base
+    with _lock:
+        if _base is None:
+            tok = jieba.Tokenizer()
+            tok.initialize()
+            _base = tok
+        return _base
+
+
+def _idiom_words() -> frozenset[str]:
+    """Return the words jieba's dictionary tags as idioms (read once per process)."""
+    global _idioms
+    with _lock:
+        if _idioms is None:
+            text = resources.files("jieba").joinpath("dict.txt").read_text(encoding="utf-8")
+            tag = " " + IDIOM_TAG
+            _idioms = frozenset(line.split(" ", 1)[0] for line in text.splitlines() if line.endswith(tag))
+        return _idioms
+
+
+@lru_cache(maxsize=16)
+def _tokenizer_for(words: tuple[str, ...]) -> jieba.Tokenizer:
+    """Return a private tokenizer: a copy of the shared base dictionary plus `words` (cached)."""
+    base = _base_tokenizer()
+    tok = jieba.Tokenizer()
+    tok.FREQ = dict(base.FREQ)
+    tok.total = base.total
+    tok.initialized = True
+    for word in words:
+        if tok.FREQ.get(word, 0) < MIN_WORD_FREQ:
+            tok.add_word(word, max(MIN_WORD_FREQ, tok.suggest_freq(word)))
+    return tok
+
+
+@lru_cache(maxsize=16)
+def _max_word_len(tok: jieba.Tokenizer) -> int:
+    """Length of the longest entry in a tokenizer's prefix dictionary."""
+    return max(map(len, tok.FREQ))
+
+
+def _clean(words: Iterable[str]) -> tuple[str, ...]:
+    """Strip, drop empties and duplicates, keep order."""
+    return tuple(dict.fromkeys(w.strip() for w in words if w and w.strip()))
+
+
+def _by_first_char(words: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Index words by first character, longest first."""
+    index: dict[str, list[str]] = {}
+    for word in sorted(set(words), key=lambda w: (-len(w), w)):
+        index.setdefault(word[0], []).append(word)
+    return {ch: tuple(ws) for ch, ws in index.items()}
+
+
+def _alternation(words: Iterable[str]) -> str:
+    """Regex alternation of literal words, longest first."""
+    return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+
+
+class KeywordEngine:
+    """Scan customer messages for rule keywords; cheap to rebuild, safe to share between threads."""
+
+    def __init__(self, rules: Sequence[RuleLike], negations: Sequence[str]) -> None:
+        self._rules = tuple(_Rule(r.name, _clean(r.keywords), _clean(r.exclude)) for r in rules)
+        kw_rules: dict[str, list[int]] = {}
+        for i, rule in enumerate(self._rules):
+            for kw in rule.keywords:
+                kw_rules.setdefault(kw, []).append(i)
+        self._kw_rules = {kw: tuple(ids) for kw, ids in kw_rules.items()}
+        self._kw_index = _by_first_char(self._kw_rules)
+        self._post = frozenset(POST_NEGATIONS)
+        self._neg = frozenset(_clean(negations)) | frozenset(EXTRA_NEGATIONS) | self._post
+        self._neg_index = _by_first_char(self._neg | set(NEUTRAL_WORDS))
+        self._kw_start = re.compile(f"(?=(?:{_alternation(self._kw_rules)}))") if self._kw_rules else None
+        self._neg_any = re.compile(_alternation(self._neg))
+        lexicon = set(self._kw_rules) | self._neg | set(NEUTRAL_WORDS) | set(EXTRA_WORDS)
+        self._tok = _tokenizer_for(tuple(sorted(lexicon)))
+        self._freq: dict[str, int] = self._tok.FREQ
+        self._max_word_len = _max_word_len(self._tok)
+        self._idioms = _idiom_words()
+        self._solid = frozenset(kw for kw in self._kw_rules if self._is_solid(kw))
+
+    def _is_solid(self, kw: str) -> bool:
+        """True if jieba always keeps `kw` as one token once nothing crosses its edges."""
+        return (
+            len(kw) > 1
+            and _HAN_WORD_RE.fullmatch(kw) is not None
+            and self._tok.lcut(kw, HMM=False) == [kw]
+            and self._tok.lcut(kw, HMM=True) == [kw]
+        )
+
+    def scan(self, text: str) -> list[Hit]:
+        """Return firing hits sorted by start, at most one per (rule, start)."""
+        starts = self._kw_start
+        if starts is None or not text or starts.search(text) is None:
+            return []
+        hits: list[Hit] = []
+        for clause in _CLAUSE_RE.finditer(text):
+            cs, ce = clause.span()
+            if starts.search(text, cs, ce) is not None:
+                hits.extend(self._scan_clause(text, cs, ce, None))
+        return _finalize(hits)
+
+    def rules_fired(self, text: str) -> list[str]:
+        """Return the sorted unique names of the rules that fire on `text`."""
+        return sorted({hit.rule for hit in self.scan(text)})
+
+    def reference_hits(self, text: str) -> list[Hit]:
+        """Slow path: segment the whole text with jieba, then scan every clause."""
+        words = self._tok.lcut(text, HMM=USE_HMM)
+        hits: list[Hit] = []
+        clause_words: list[str] = []
+        clause_starts: list[int] = []
+        pos = 0
+        for word in [*words, "\n"]:
+            if word[0] in _DELIMS:
+                if clause_words:
+                    cs, ce = clause_starts[0], pos
+                    hits.extend(self._scan_clause(text, cs, ce, (clause_words, clause_starts)))
+                clause_words, clause_starts = [], []
+            else:
+                clause_words.append(word)
+                clause_starts.append(pos)
+            pos += len(word)
+        return _finalize(hits)
+
+    def _segment(self, text: str, cs: int, ce: int) -> _Tokens:
+        """Segment one clause; offsets are relative to the whole text."""
+        words = self._tok.lcut(text[cs:ce], HMM=USE_HMM)
+        starts = []
+        pos = cs
+        for word in words:
+            starts.append(pos)
+            pos += len(word)
+        return words, starts
+
+    def _scan_clause(self, text: str, cs: int, ce: int, tokens: _Tokens | None) -> list[Hit]:
+        """Return the hits of clause text[cs:ce]; segments it only when a shortcut is not exact."""
+        found = self._occurrences(text, cs, ce)
+        if not found:
+            return []
+        if tokens is None and self._shortcut_applies(text, cs, ce, found):
+            mentions = [(kw, s, -1, -1) for kw, s in found]
+            negations: list[tuple[int, int, bool]] = []
+        else:
+            if tokens is None:
+                tokens = self._segment(text, cs, ce)
+            mentions = self._mentions(text, tokens, found)
+            negations = self._negations(text, tokens, ce) if mentions else []
+        return self._hits(text[cs:ce], mentions, negations)
+
+    def _occurrences(self, text: str, cs: int, ce: int) -> list[tuple[str, int]]:
+        """All (keyword, start) substring occurrences inside the clause, overlaps included."""
+        assert self._kw_start is not None
+        found = []
+        for m in self._kw_start.finditer(text, cs, ce):
+            s = m.start()
+            for kw in self._kw_index[text[s]]:
+                if s + len(kw) <= ce and text.startswith(kw, s):
+                    found.append((kw, s))
+        return found
+
+    def _shortcut_applies(self, text: str, cs: int, ce: int, found: list[tuple[str, int]]) -> bool:
+        """True if, without segmenting, every occurrence is surely one whole token and nothing negates it.
+
+        No dictionary word may cross either edge of a keyword: then jieba's best path must cut
+        there, and a solid keyword stays one token.
+        """
+        if self._neg_any.search(text, cs, ce) is not None:
+            return False
+        return all(
+            kw in self._solid and self._edge_free(text, s, cs, ce) and self._edge_free(text, s + len(kw), cs, ce)
+            for kw, s in found
+        )
+
+    def _edge_free(self, text: str, pos: int, cs: int, ce: int) -> bool:
+        """True if no dictionary word inside text[cs:ce] spans position pos (chars pos-1 and pos)."""
+        freq = self._freq
+        for k in range(pos - 1, max(cs, pos - self._max_word_len) - 1, -1):
+            if text[k:pos] not in freq:
+                continue  # jieba's prefix dictionary: no word starting at k reaches pos
+            for j in range(pos + 1, ce + 1):
+                frag = text[k:j]
+                if frag not in freq:
+                    break
+                if freq[frag]:
+                    return False
+        return True
+
+    def _mentions(self, text: str, tokens: _Tokens, found: list[tuple[str, int]]) -> list[_Mention]:
+        """Keep the occurrences that are whole-word mentions."""
+        words, starts = tokens
+        mentions = []
+        for kw, s in found:
+            e = s + len(kw)
+            first = bisect_right(starts, s) - 1
+            last = bisect_right(starts, e - 1) - 1
+            if self._is_word(words, starts, first, last, s, e):
+                mentions.append((kw, s, first, last))
+        return mentions
+
+    def _is_word(self, words: list[str], starts: list[int], first: int, last: int, s: int, e: int) -> bool:
+        """True if text[s:e] is whole tokens, or the head or tail of one non-idiom compound token.
+
+        The rest of the compound must itself be a dictionary word: 分期付款, 优惠政策, 价格便宜.
+        """
+        if starts[first] == s and starts[last] + len(words[last]) == e:
+            return True
+        word = words[first]
+        if first != last or word in self._idioms or not self._freq.get(word):
+            return False
+        if starts[first] == s:
+            rest = word[e - s :]
+        elif starts[first] + len(word) == e:
+            rest = word[: s - starts[first]]
+        else:
+            return False
+        return bool(self._freq.get(rest))
+
+    def _negations(self, text: str, tokens: _Tokens, ce: int) -> list[tuple[int, int, bool]]:
+        """Return (first token, last token, acts backwards) for negations that really negate."""
+        words, starts = tokens
+        ends = {st + len(w): i for i, (w, st) in enumerate(zip(words, starts, strict=True))}
+        found = []
+        for i, word in enumerate(words):
+            match = self._negation_at(text, starts[i], self._neg_index.get(word[0], ()), ends)
+            if match is None or match[0] in NEUTRAL_WORDS:
+                continue
+            phrase, last = match
+            if _is_a_not_a(text, starts[i], starts[0], ce) or _is_conditional(words, i, last):
+                continue
+            found.append((i, last, phrase in self._post))
+        return found
+
+    @staticmethod
+    def _negation_at(
+        text: str, start: int, phrases: tuple[str, ...], ends: dict[int, int]
+    ) -> tuple[str, int] | None:
+        """Return (phrase, last token) of the longest phrase made of whole tokens from `start`."""
+        for phrase in phrases:
+            last = ends.get(start + len(phrase))
+            if last is not None and text.startswith(phrase, start):
+                return phrase, last
+        return None
+
+    def _hits(self, clause_text: str, mentions: list[_Mention], negations: list[tuple[int, int, bool]]) -> list[Hit]:
+        """Turn non-negated mentions into hits of every rule whose excludes are absent from the clause."""
+        hits = []
+        for kw, s, first, last in mentions:
+            if _negated(negations, first, last):
+                continue
+            for ri in self._kw_rules[kw]:
+                rule = self._rules[ri]
+                if not any(phrase in clause_text for phrase in rule.exclude):
+                    hits.append(Hit(rule.name, kw, s, s + len(kw)))
+        return hits
+
+
+def _negated(negations: list[tuple[int, int, bool]], first: int, last: int) -> bool:
+    """True if a negation closely precedes the mention, or a post-negation closely follows it."""
+    for n_first, n_last, backwards in negations:
+        if n_last < first and first - n_last - 1 <= MAX_NEGATION_GAP:
+            return True
+        if backwards and n_first > last and n_first - last - 1 <= MAX_NEGATION_GAP:
+            return True
+    return False
+
+
+def _is_a_not_a(text: str, pos: int, cs: int, ce: int) -> bool:
+    """True for the A-not-A question form (能不能, 有没有, 要不要): not a negation."""
+    return cs < pos and pos + 1 < ce and text[pos - 1] == text[pos + 1]
+
+
+def _is_conditional(words: list[str], first: int, last: int) -> bool:
+    """True if the negation at tokens first..last is part of a condition in its clause."""
+    if first > 0 and words[first - 1] == CONDITION_PREFIX:
+        return True
+    if any(w in CONDITION_CLOSERS for w in words[last + 1 :]):
+        return True
+    for word in reversed(words[:first]):
+        if word in CONDITION_CLOSERS:
+            return False
+        if word in CONDITION_OPENERS:
+            return True
+    return False
+
+
+def _finalize(hits: list[Hit]) -> list[Hit]:
+    """Keep the longest hit per (rule, start), drop hits inside a longer hit of the same rule, sort."""
+    best: dict[tuple[str, int], Hit] = {}
+    for hit in hits:
+        key = (hit.rule, hit.start)
+        if key not in best or hit.end > best[key].end:
+            best[key] = hit
+    kept = [h for h in best.values() if not any(_covers(o, h) for o in best.values())]
+    return sorted(kept, key=lambda h: (h.start, h.rule, h.end))
+
+
+def _covers(outer: Hit, inner: Hit) -> bool:
+    """True if `outer` is a different, longer hit of the same rule spanning `inner`."""
+    return (
+        outer is not inner
+        and outer.rule == inner.rule
+        and outer.start <= inner.start
+        and inner.end <= outer.end
+    )
+
+
+@dataclass(frozen=True)
+class _SnapRule:
+    name: str
+    kind: str
+    keywords: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+@lru_cache(maxsize=8)
+def _cached_engine(rules: tuple[_SnapRule, ...], negations: tuple[str, ...]) -> KeywordEngine:
+    """Build (and cache) an engine from a hashable snapshot of rules and negations."""
+    return KeywordEngine(rules, negations)
+
+
+def reference_scan(rules: Sequence[RuleLike], negations: Sequence[str], text: str) -> list[Hit]:
+    """Slow path: segment the whole text with jieba (no prefilter, no shortcut); same semantics as scan."""
+    snap = tuple(_SnapRule(r.name, r.kind, tuple(r.keywords), tuple(r.exclude)) for r in rules)
+    return _cached_engine(snap, tuple(negations)).reference_hits(text)
+
+
+def rules_test_report(engine: KeywordEngine, lines: Iterable[str]) -> Iterator[dict[str, object]]:
+    """Yield {"text", "rules", "hits"} for each input line, in order (trailing newline removed)."""
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        hits = engine.scan(line)
+        yield {
+            "text": line,
+            "rules": sorted({h.rule for h in hits}),
+            "hits": [{"rule": h.rule, "keyword": h.keyword, "start": h.start, "end": h.end} for h in hits],
+        }
