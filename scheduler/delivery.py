@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import DeliveryConfig
 from handlers.model import Address, Card
 from storage.db import transaction
-from storage.queues import claim_outbox, finish_outbox, recent_sends
+from storage.queues import claim_outbox, finish_outbox, recent_sends, renew_outbox_claim
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,22 @@ def deliver_due(
     worker: str,
     lease: timedelta = timedelta(seconds=120),
     rng: Callable[[], float] = random.random,
+    clock: Callable[[], datetime] | None = None,
 ) -> DeliveryReport:
-    """Send every outbox item due at `now` (one batch); returns what happened to each."""
+    """Send every outbox item due at `now` (one batch); returns what happened to each.
+
+    `clock`, when given, supplies the time for each send within the batch (a long batch must not
+    stamp its last cards with the time it started)."""
     report = DeliveryReport()
     with transaction(factory) as session:
         claimed = [_snapshot(row) for row in claim_outbox(session, now, worker, lease, config.batch_size)]
     for item in claimed:
+        now = clock() if clock else now
+        # A batch can take longer than the lease; renewing just before each send guarantees that a
+        # full lease covers the send itself, so no other worker can pick the card up meanwhile.
+        with transaction(factory) as session:
+            if not renew_outbox_claim(session, item.id, worker, now + lease):
+                continue
         _deliver_one(factory, channels, item, now, config, worker, rng, report)
     return report
 

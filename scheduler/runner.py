@@ -48,7 +48,8 @@ class Worker:
             settings = self.settings()
             for _ in range(100):  # bounded: yield to the scheduler now and then
                 handled = process_inbound(self.factory, settings, self.clock(), self.worker_id)
-                report = deliver_due(self.factory, self.channels, self.clock(), settings.delivery, self.worker_id)
+                report = deliver_due(self.factory, self.channels, self.clock(), settings.delivery, self.worker_id,
+                                     lease=timedelta(seconds=settings.worker.lease_seconds), clock=self.clock)
                 if not handled and not report.sent and not report.retried:
                     break
         finally:

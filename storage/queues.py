@@ -78,6 +78,16 @@ def claim_outbox(session: Session, now: datetime, worker: str, lease: timedelta,
     return sorted(rows, key=lambda r: (r.id))
 
 
+def renew_outbox_claim(session: Session, item_id: int, worker: str, until: datetime) -> bool:
+    """Extend this worker's claim right before sending; False if the claim was lost meanwhile."""
+    result = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
+        .values(next_attempt_at=until, claimed_until=until)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def finish_outbox(session: Session, item_id: int, worker: str, values: dict[str, Any]) -> bool:
     """Record the outcome of a send, only if this worker still holds the claim."""
     result = session.execute(
