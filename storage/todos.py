@@ -1,0 +1,69 @@
+"""To-dos: created from customers' requests (or by other features), listed, claimed and closed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from storage import audit
+from storage.models import Todo
+
+_BY_DUE = (Todo.due_at.is_(None), Todo.due_at, Todo.id)  # earliest due first, undated last
+
+
+def get(session: Session, todo_id: int) -> Todo | None:
+    return session.get(Todo, todo_id)
+
+
+def add(session: Session, *, title: str, at: datetime, actor: str, owner_id: str | None = None,
+        role: str | None = None, customer_id: int | None = None, detail: str = "", due_at: datetime | None = None,
+        source_rule: str | None = None, source_message_id: int | None = None) -> Todo:
+    """Store an open to-do; its escalation check starts at the due time."""
+    todo = Todo(title=title[:200], owner_id=owner_id, role=role, customer_id=customer_id, detail=detail,
+                source_rule=source_rule, source_message_id=source_message_id, status="open", created_at=at,
+                due_at=due_at, escalation_level=0, next_check_at=due_at)
+    session.add(todo)
+    session.flush()
+    audit.record(session, at, actor, "todo", todo.id, "created", None, todo.title)
+    return todo
+
+
+def open_from_rule(session: Session, customer_id: int, rule: str, since: datetime) -> Todo | None:
+    """An open to-do raised by `rule` on this customer at or after `since` (a repeated request)."""
+    stmt = select(Todo).where(Todo.customer_id == customer_id, Todo.source_rule == rule, Todo.status == "open",
+                              Todo.created_at >= since)
+    return session.scalars(stmt.order_by(Todo.id.desc()).limit(1)).first()
+
+
+def open_for_owner(session: Session, owner_id: str) -> list[Todo]:
+    stmt = select(Todo).where(Todo.owner_id == owner_id, Todo.status == "open")
+    return list(session.scalars(stmt.order_by(*_BY_DUE)))
+
+
+def claimable(session: Session, role: str) -> list[Todo]:
+    """Open to-dos nobody owns yet that someone with `role` may claim."""
+    stmt = select(Todo).where(Todo.role == role, Todo.owner_id.is_(None), Todo.status == "open")
+    return list(session.scalars(stmt.order_by(*_BY_DUE)))
+
+
+def close(session: Session, todo: Todo, at: datetime, actor: str) -> None:
+    """Mark done: nothing left to escalate."""
+    audit.set_field(session, todo, "status", "done", at, actor)
+    todo.done_at, todo.done_by, todo.next_check_at = at, actor, None
+
+
+def claim(session: Session, todo: Todo, user_id: str, at: datetime) -> bool:
+    """Take an unowned to-do; False if someone else got there first (decided by the UPDATE's WHERE)."""
+    result = session.execute(
+        update(Todo)
+        .where(Todo.id == todo.id, Todo.owner_id.is_(None), Todo.status == "open")
+        .values(owner_id=user_id, claimed_at=at, escalation_level=0, next_check_at=Todo.due_at)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(todo)
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    audit.record(session, at, user_id, "todo", todo.id, "owner_id", None, user_id, "claimed")
+    return True
