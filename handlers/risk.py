@@ -1,0 +1,358 @@
+"""Scanning customers' words: risk events and their cards, the 应对 command, and the words listener.
+
+The listener scans a stored message once with the keyword engine of the current settings and hands
+each fired rule to its kind: risks here, to-dos in handlers.todos. A repeat of a risk on the same
+customer inside `scan.cooldown_hours` joins the open event instead of raising another card.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+from bot.config import RuleConfig, ScanConfig, Settings
+from handlers import customers as customer_handlers
+from handlers import pipeline
+from handlers.commands import CommandCall, UsageError, router
+from handlers.context import Context
+from handlers.keywords import Hit, KeywordEngine
+from handlers.model import Button, Card, InboundMessage
+from storage import directory, risks
+from storage.models import Customer, Message, RiskEvent, User
+
+log = logging.getLogger(__name__)
+
+SEVERITY_NAMES = {"high": "高", "medium": "中", "low": "低"}
+CHINA_TIME = timezone(timedelta(hours=8), "北京时间")
+QUOTE_CHARS = 80  # longer words are cut to a window around the first marked keyword
+MANAGER_CHAIN_LIMIT = 10  # guards the walk up the management chain
+
+
+# ---------------------------------------------------------------------------------------------- engine
+
+
+@lru_cache(maxsize=4)
+def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
+    return KeywordEngine(rules, scan.negations)
+
+
+def engine_for(settings: Settings) -> KeywordEngine:
+    """The keyword engine for these settings; rebuilt only when the rules or [scan] change."""
+    return _engine(settings.rules, settings.scan)
+
+
+@dataclass(frozen=True)
+class RuleHits:
+    """The hits of one fired rule in one message."""
+
+    rule: RuleConfig
+    hits: tuple[Hit, ...]
+    text: str
+
+    @property
+    def keyword(self) -> str:
+        return self.hits[0].keyword
+
+    def quote(self) -> str:
+        return quote_words(self.text, [(h.start, h.end) for h in self.hits])
+
+
+def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: InboundMessage) -> list[Card]:
+    """The words listener: a customer's words or a rep's note → risk cards and to-dos."""
+    from handlers import todos  # imported here: handlers.todos imports this module's helpers
+
+    text = stored.text or ""
+    if not text.strip():
+        return []
+    hits = engine_for(ctx.settings).scan(text)
+    if hits and customer is not None:
+        risks.lock_customer(ctx.session, customer.id)
+    cards: list[Card] = []
+    for rule in ctx.settings.rules:
+        mine = tuple(h for h in hits if h.rule == rule.name)
+        if not mine:
+            continue
+        found = RuleHits(rule, mine, text)
+        if rule.kind == "risk":
+            cards += raise_risk(ctx, stored, customer, msg, found)
+        elif rule.kind == "todo":
+            cards += todos.raise_todo(ctx, stored, customer, msg, found)
+    return cards
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def quote_words(text: str, spans: Iterable[tuple[int, int]], limit: int = QUOTE_CHARS) -> str:
+    """The words on one line with each span marked 【like this】, cut to a window around the first."""
+    flat = re.sub(r"\s", " ", text)  # one line, same length: the spans still point at the keywords
+    merged = _merge(sorted(spans))
+    start, end = 0, len(flat)
+    if len(flat) > limit:
+        first = merged[0][0] if merged else 0
+        start = max(0, min(first - limit // 3, len(flat) - limit))
+        end = start + limit
+    out, pos = [], start
+    for s, e in merged:
+        s, e = max(s, start), min(e, end)
+        if s >= e:
+            continue
+        out += [flat[pos:s], "【", flat[s:e], "】"]
+        pos = e
+    out.append(flat[pos:end])
+    return ("…" if start > 0 else "") + "".join(out) + ("…" if end < len(flat) else "")
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def spans_of(settings: Settings, rule: str, keyword: str, text: str) -> list[tuple[int, int]]:
+    """Where a stored event's rule fires in its words now, else where its keyword occurs."""
+    spans = [(h.start, h.end) for h in engine_for(settings).scan(text) if h.rule == rule]
+    if spans or not keyword:
+        return spans
+    return [(m.start(), m.end()) for m in re.finditer(re.escape(keyword), text)]
+
+
+def local_time(at: datetime) -> str:
+    """A time as users read it: China time, like the approval and escalation cards."""
+    return at.astimezone(CHINA_TIME).strftime("%m-%d %H:%M")
+
+
+def active_user(ctx: Context, user_id: str | None) -> User | None:
+    user = directory.get_user(ctx.session, user_id)
+    return user if user is not None and user.active else None
+
+
+def owner_of(ctx: Context, customer: Customer) -> User | None:
+    """The customer's owner, if they are still an active member of the org."""
+    return active_user(ctx, customer.owner_id)
+
+
+def managers_of(ctx: Context, user: User | None) -> list[User]:
+    """Everyone above a user in the management chain, nearest first."""
+    chain: list[User] = []
+    current = directory.manager_of(ctx.session, user)
+    while current is not None and len(chain) < MANAGER_CHAIN_LIMIT and current not in chain:
+        chain.append(current)
+        current = directory.manager_of(ctx.session, current)
+    return chain
+
+
+def resolve_recipients(ctx: Context, targets: Sequence[str], owner: User | None) -> tuple[str, ...]:
+    """Directory ids for notify targets (owner, manager, director, admin, user:<id>, role:<role>)."""
+    ids: list[str] = []
+    for target in targets:
+        ids += [u.id for u in _target_users(ctx, target, owner) if u.active]
+    return tuple(dict.fromkeys(ids))
+
+
+def _target_users(ctx: Context, target: str, owner: User | None) -> list[User]:
+    if target == "owner":
+        return [owner] if owner else []
+    if target == "manager":
+        return managers_of(ctx, owner)[:1]
+    if target == "director":
+        above = [u for u in managers_of(ctx, owner) if u.role == "director"]
+        return above[:1] or directory.with_role(ctx.session, "director")
+    if target == "admin":
+        return directory.with_role(ctx.session, "admin")
+    if target.startswith("role:"):
+        return directory.with_role(ctx.session, target[5:])
+    if target.startswith("user:"):
+        user = directory.get_user(ctx.session, target[5:])
+        return [user] if user else []
+    log.warning("unknown notify target %r ignored", target)
+    return []
+
+
+def parse_code(args: str, prefix: str, usage_hint: str) -> int:
+    """The number in `R12` / `12` (the prefix is optional, any case)."""
+    match = re.fullmatch(rf"[{prefix}{prefix.lower()}]?\s*(\d+)", args.strip())
+    if match is None:
+        raise UsageError(f"请写上编号，例如「{usage_hint}」。")
+    return int(match.group(1))
+
+
+def outcome_of(customer: Customer) -> str:
+    """What became of a customer: 赢单 / 输单 / 跟进中 (with the stage now)."""
+    if customer.stage == "won":
+        return "赢单"
+    if customer.stage == "lost":
+        return "输单"
+    stage = customer_handlers.STAGES.get(customer.stage, customer.stage)
+    status = "已回公海" if customer.status == "public" else "跟进中"
+    return f"{status}（当前阶段：{stage}）"
+
+
+def rule_named(settings: Settings, name: str) -> RuleConfig | None:
+    return next((r for r in settings.rules if r.name == name), None)
+
+
+# ---------------------------------------------------------------------------------------------- risks
+
+
+def raise_risk(ctx: Context, stored: Message, customer: Customer | None, msg: InboundMessage,
+               found: RuleHits) -> list[Card]:
+    """Store a risk event (or join the open one inside the cooldown) and say who must know."""
+    if customer is None:
+        return _risk_without_customer(ctx, stored, msg, found)
+    open_event = _joinable_event(ctx, found.rule.name, customer.id)
+    if open_event is not None:
+        risks.join(open_event, ctx.now)
+        log.info("risk %s on customer %s: repeat joins %s", found.rule.name, customer.id, open_event.code)
+        return []
+    event = _store_event(ctx, stored, customer, found)
+    owner = owner_of(ctx, customer)
+    recipients = resolve_recipients(ctx, found.rule.recipients, owner) or _fallback_recipients(ctx)
+    return [_risk_card(ctx, event, customer, owner, found, recipients)]
+
+
+def _joinable_event(ctx: Context, rule: str, customer_id: int) -> RiskEvent | None:
+    hours = ctx.settings.scan.cooldown_hours
+    if hours <= 0:
+        return None
+    return risks.open_event(ctx.session, rule, customer_id, ctx.now - timedelta(hours=hours))
+
+
+def _store_event(ctx: Context, stored: Message, customer: Customer | None, found: RuleHits) -> RiskEvent:
+    rule = found.rule
+    return risks.add_event(ctx.session, customer_id=customer.id if customer else None, rule=rule.name,
+                           label=rule.label, severity=rule.severity, keyword=found.keyword, text=found.text,
+                           message_id=stored.id, at=ctx.now)
+
+
+def _fallback_recipients(ctx: Context) -> tuple[str, ...]:
+    """Nobody resolved (a customer in the public pool, say): directors, else admins, must still know."""
+    for role in ("director", "admin"):
+        ids = tuple(u.id for u in directory.with_role(ctx.session, role))
+        if ids:
+            return ids
+    return ()
+
+
+def _risk_without_customer(ctx: Context, stored: Message, msg: InboundMessage, found: RuleHits) -> list[Card]:
+    """A rep's note with no current customer: keep the event and tell the rep; nobody else to tell."""
+    if msg.from_customer:
+        # The words of a customer in a chat nobody linked: there is no one to tell, and never the customer.
+        log.info("risk %s in unlinked %s conversation %r: no customer, no card", found.rule.name, msg.platform,
+                 msg.conversation)
+        return []
+    event = _store_event(ctx, stored, None, found)
+    rule = found.rule
+    lines = [f"你的记录：「{found.quote()}」", f"风险：{rule.label}　级别：{SEVERITY_NAMES.get(rule.severity, rule.severity)}"]
+    if rule.advice:
+        lines.append(f"建议应对：{rule.advice}")
+    lines.append("这条记录还没有关联客户，风险不会记到客户名下；发送「关联 <客户名>」后，之后的记录会记到该客户。")
+    return [Card(title=f"风险提示：{rule.label}", lines=tuple(lines), reply_to=msg.reply_address(),
+                 buttons=(Button("查看应对建议", f"应对 {event.code}"),), key=event.code)]
+
+
+def _risk_card(ctx: Context, event: RiskEvent, customer: Customer, owner: User | None, found: RuleHits,
+               recipients: tuple[str, ...]) -> Card:
+    rule = found.rule
+    lines = [
+        f"客户：{customer.name}（负责人：{owner.name if owner else '无（公海）'}）",
+        f"客户原话：「{found.quote()}」",
+        f"风险：{rule.label}　级别：{SEVERITY_NAMES.get(rule.severity, rule.severity)}　编号：{event.code}",
+    ]
+    if rule.advice:
+        lines.append(f"建议应对：{rule.advice}")
+    lines += _case_lines(ctx, event, customer, with_words=False)
+    return Card(title=f"客户风险提示：{rule.label}", lines=tuple(lines), recipients=recipients, key=event.code,
+                buttons=(Button("查看应对建议", f"应对 {event.code}"),))
+
+
+def _case_lines(ctx: Context, event: RiskEvent, customer: Customer | None, with_words: bool) -> list[str]:
+    """Up to three earlier events of the same rule on other customers, and what became of them."""
+    cases = risks.earlier_cases(ctx.session, event.rule, customer.id if customer else None, event.created_at)
+    cases = [(e, c) for e, c in cases if e.id != event.id]
+    if not cases:
+        return ["历史同类案例：暂无"]
+    lines = [f"历史同类案例（{len(cases)}）："]
+    for past, other in cases:
+        line = f"· {other.name}，{local_time(past.created_at)}：{outcome_of(other)}"
+        if past.outcome:
+            line += f"；处理：{past.outcome}"
+        lines.append(line)
+        if with_words:
+            lines.append(f"　客户原话：「{quote_words(past.text, spans_of(ctx.settings, past.rule, past.keyword, past.text), 60)}」")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- 应对
+
+
+@router.command("应对", "应对 <编号>", "查看风险的完整应对建议：话术、客户原话、历史同类案例和客户概况")
+def show_response(call: CommandCall) -> list[Card]:
+    event_id = parse_code(call.args, "R", "应对 R12")
+    ctx = call.ctx
+    event = risks.get(ctx.session, event_id)
+    if event is None:
+        return [call.reply("没有找到", f"没有编号为 R{event_id} 的风险。")]
+    customer = ctx.session.get(Customer, event.customer_id) if event.customer_id else None
+    if call.user is None or not may_see(ctx, call.user, event, customer):
+        return [call.reply("无权查看", f"风险 {event.code} 不属于你负责或管理的客户。")]
+    return [call.reply(f"应对建议 {event.code}：{event.label}", *response_pack(ctx, event, customer), key=event.code)]
+
+
+def may_see(ctx: Context, user: User, event: RiskEvent, customer: Customer | None) -> bool:
+    """Directors, admins, the owner (or the rep who noted it) and their managers, and the rule's recipients."""
+    if user.role in ("director", "admin"):
+        return True
+    if customer is None:
+        message = ctx.session.get(Message, event.message_id) if event.message_id else None
+        author = active_user(ctx, message.sender_user_id if message else None)
+        return author is not None and (author.id == user.id or _above(ctx, user, author))
+    owner = owner_of(ctx, customer)
+    if owner is not None and (owner.id == user.id or _above(ctx, user, owner)):
+        return True
+    rule = rule_named(ctx.settings, event.rule)
+    return rule is not None and user.id in resolve_recipients(ctx, rule.recipients, owner)
+
+
+def _when(event: RiskEvent) -> str:
+    if event.hits <= 1:
+        return f"时间：{local_time(event.created_at)}"
+    return f"命中 {event.hits} 次（首次 {local_time(event.created_at)}，最近 {local_time(event.last_hit_at)}）"
+
+
+def _above(ctx: Context, user: User, below: User) -> bool:
+    return any(m.id == user.id for m in managers_of(ctx, below))
+
+
+def response_pack(ctx: Context, event: RiskEvent, customer: Customer | None) -> list[str]:
+    """The full 应对 pack: the advice, the words, earlier cases and the customer summary."""
+    rule = rule_named(ctx.settings, event.rule)
+    severity = SEVERITY_NAMES.get(event.severity, event.severity)
+    lines = [
+        f"客户：{customer.name}" if customer else "客户：未关联",
+        f"级别：{severity}　{_when(event)}",
+        f"客户原话：「{quote_words(event.text, spans_of(ctx.settings, event.rule, event.keyword, event.text))}」",
+    ]
+    if rule is not None and rule.advice:
+        lines.append(f"建议应对：{rule.advice}")
+    elif rule is None:
+        lines.append("建议应对：（该规则已不在配置中）")
+    else:
+        lines.append("建议应对：先弄清客户的具体顾虑，再与主管商量对策。")
+    lines += _case_lines(ctx, event, customer, with_words=True)
+    if customer is not None:
+        lines.append("客户概况：")
+        lines += [f"　{line}" for line in customer_handlers.describe(ctx, customer)]
+    return lines
+
+
+if scan_words not in pipeline.words_listeners:
+    pipeline.words_listeners.append(scan_words)
