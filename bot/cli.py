@@ -113,13 +113,21 @@ def start_worker(runtime: Runtime) -> tuple[object, object]:
     return worker, start_background(worker, runtime.settings)
 
 
-def _config_reloader(runtime: Runtime) -> Callable[[], None]:
+def _config_reloader(runtime: Runtime, clock: Callable[[], datetime] | None = None) -> Callable[[], None]:
     def reload() -> None:
-        fresh, _error = runtime.holder.reload_if_changed()
+        fresh, error = runtime.holder.reload_if_changed()
         if fresh is not None:
             sync_directory(runtime)
+        elif error is not None:  # the previous config stays in force; admins get a card saying why
+            from handlers.admin import report_config_error
+
+            report_config_error(runtime.factory, runtime.settings, error, (clock or _utcnow)())
 
     return reload
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -1,0 +1,55 @@
+"""`salesbot rules test FILE`: show which keyword rules fire on sample messages, before deploying them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.cli import settings_of
+from handlers.keywords import rules_test_report
+from handlers.risk import engine_for
+
+MakeSub = Callable[..., argparse.ArgumentParser]
+
+
+def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
+    """Register `rules test`."""
+    rules = make_sub(sub, "rules", "keyword rules: try them on sample messages", None)
+    actions = rules.add_subparsers(metavar="ACTION")
+    p = make_sub(actions, "test", "print, for each line of FILE, the rules that fire (one JSON object a line)",
+                 cmd_rules_test)
+    p.add_argument("file", metavar="FILE", help="one customer message per line (UTF-8; - for stdin)")
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    lines = read_lines(args.file)
+    if lines is None:
+        return 1
+    engine = engine_for(settings_of(args))
+    for result in rules_test_report(engine, lines):
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def read_lines(name: str) -> list[str] | None:
+    """The file's lines (any newline convention, BOM dropped), or None after printing why it can't be read."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"salesbot rules test: {name}: {_why(exc)}", file=sys.stderr)
+        return None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _why(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, expected a text file with one message per line"
+    return f"cannot be read: {exc.strerror or exc}"
