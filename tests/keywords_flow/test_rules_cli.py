@@ -1,0 +1,54 @@
+"""`salesbot rules test FILE`: one JSON object per input line, in order, as admins try rules out."""
+
+from __future__ import annotations
+
+import json
+
+from bot.cli import main
+
+
+def test_prints_one_json_object_per_line_in_order(write_config, tmp_path, capsys):
+    config = write_config()
+    sample = tmp_path / "sample.txt"
+    sample.write_bytes("再不降价我们就换一家\r\n样品不用寄了\n\n针对手机的方案，友商便宜很多\n".encode())
+    assert main(["rules", "test", "--config", str(config), str(sample)]) == 0
+    out = capsys.readouterr().out
+    assert "降价" in out  # ensure_ascii=False: Chinese as is
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in rows] == ["再不降价我们就换一家", "样品不用寄了", "", "针对手机的方案，友商便宜很多"]
+    assert [r["rules"] for r in rows] == [["churn", "price_cut"], [], [], ["competitor", "price_cut"]]
+    assert rows[0]["hits"] == [
+        {"rule": "price_cut", "keyword": "降价", "start": 2, "end": 4},
+        {"rule": "churn", "keyword": "换一家", "start": 7, "end": 10},
+    ]
+
+
+def test_the_config_given_is_the_one_tested(write_config, tmp_path, capsys):
+    config = write_config('[[rules]]\nname = "rise"\nlabel = "涨价"\nkind = "risk"\nkeywords = ["涨价"]\n',
+                          rules=False)
+    sample = tmp_path / "sample.txt"
+    sample.write_text("听说你们要涨价\n友商便宜\n", encoding="utf-8")
+    assert main(["rules", "test", "--config", str(config), str(sample)]) == 0
+    assert [json.loads(line)["rules"] for line in capsys.readouterr().out.splitlines()] == [["rise"], []]
+
+
+def test_a_missing_or_unreadable_file_is_refused(write_config, tmp_path, capsys):
+    config = str(write_config())
+    assert main(["rules", "test", "--config", config, str(tmp_path / "nope.txt")]) == 1
+    err = capsys.readouterr()
+    assert err.out == "" and "nope.txt: no such file" in err.err
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9\n".encode("latin-1"))
+    assert main(["rules", "test", "--config", config, str(latin)]) == 1
+    assert "not UTF-8 text" in capsys.readouterr().err
+    assert main(["rules", "test", "--config", config, str(tmp_path)]) == 1
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_bad_config_is_refused_with_its_problems(write_config, tmp_path, capsys):
+    config = write_config('[scan]\ncooldown_hours = "soon"\n', rules=False)
+    sample = tmp_path / "sample.txt"
+    sample.write_text("友商便宜\n", encoding="utf-8")
+    assert main(["rules", "test", "--config", str(config), str(sample)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "scan.cooldown_hours: must be a number" in captured.err
