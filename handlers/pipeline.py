@@ -32,7 +32,7 @@ def load_command_modules() -> None:
     """Import the modules that register commands, listeners and event handlers (missing ones skipped)."""
     import importlib
 
-    for name in COMMAND_MODULES + ("handlers.contacts",):
+    for name in COMMAND_MODULES + ("handlers.contacts", "handlers.org_events", "handlers.archive"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
