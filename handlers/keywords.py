@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import warnings
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Protocol
 
-import jieba
+with warnings.catch_warnings():
+    # jieba 0.42.1 has invalid escape sequences in its regex literals; compiling it warns.
+    warnings.filterwarnings("ignore", "invalid escape sequence", DeprecationWarning)
+    warnings.filterwarnings("ignore", "invalid escape sequence", SyntaxWarning)
+    import jieba
 
 __all__ = ["Hit", "KeywordEngine", "RuleLike", "reference_scan", "rules_test_report"]
 
@@ -56,12 +61,12 @@ MAX_NEGATION_GAP = 3
 MIN_WORD_FREQ = 100
 # POS tag of idioms in jieba's dictionary: their parts lose their literal meaning (便宜行事).
 IDIOM_TAG = "i"
-# Segment with jieba's HMM for unknown words (the reference path uses the same setting).
-USE_HMM = False
 
 _DELIMS = frozenset(CLAUSE_DELIMITERS)
 _CLAUSE_RE = re.compile("[^" + re.escape(CLAUSE_DELIMITERS) + "]+")
 _HAN_WORD_RE = jieba.re_han_default
+_CJK_WORD_RE = re.compile("[\u4e00-\u9fd5]+")
+_ASCII_WORD_RE = re.compile("[a-zA-Z0-9]{2}")
 
 if any(_HAN_WORD_RE.fullmatch(ch) for ch in CLAUSE_DELIMITERS):  # pragma: no cover - config guard
     raise RuntimeError("clause delimiters must be characters jieba never joins to a word")
@@ -83,7 +88,7 @@ class RuleLike(Protocol):
     def exclude(self) -> tuple[str, ...]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One firing keyword mention; start/end are character offsets into the text."""
 
@@ -132,9 +137,9 @@ def _idiom_words() -> frozenset[str]:
         return _idioms
 
 
-@lru_cache(maxsize=16)
-def _tokenizer_for(words: tuple[str, ...]) -> jieba.Tokenizer:
-    """Return a private tokenizer: a copy of the shared base dictionary plus `words` (cached)."""
+@lru_cache(maxsize=4)  # each private dictionary costs ~15 MB
+def _tokenizer_for(words: tuple[str, ...]) -> tuple[jieba.Tokenizer, int]:
+    """Return a private tokenizer (shared base dictionary + `words`) and its longest word length."""
     base = _base_tokenizer()
     tok = jieba.Tokenizer()
     tok.FREQ = dict(base.FREQ)
@@ -143,13 +148,7 @@ def _tokenizer_for(words: tuple[str, ...]) -> jieba.Tokenizer:
     for word in words:
         if tok.FREQ.get(word, 0) < MIN_WORD_FREQ:
             tok.add_word(word, max(MIN_WORD_FREQ, tok.suggest_freq(word)))
-    return tok
-
-
-@lru_cache(maxsize=16)
-def _max_word_len(tok: jieba.Tokenizer) -> int:
-    """Length of the longest entry in a tokenizer's prefix dictionary."""
-    return max(map(len, tok.FREQ))
+    return tok, max(map(len, tok.FREQ))
 
 
 def _clean(words: Iterable[str]) -> tuple[str, ...]:
@@ -185,11 +184,10 @@ class KeywordEngine:
         self._neg = frozenset(_clean(negations)) | frozenset(EXTRA_NEGATIONS) | self._post
         self._neg_index = _by_first_char(self._neg | set(NEUTRAL_WORDS))
         self._kw_start = re.compile(f"(?=(?:{_alternation(self._kw_rules)}))") if self._kw_rules else None
-        self._neg_any = re.compile(_alternation(self._neg))
+        self._neg_start = re.compile(f"(?=(?:{_alternation(self._neg)}))")
         lexicon = set(self._kw_rules) | self._neg | set(NEUTRAL_WORDS) | set(EXTRA_WORDS)
-        self._tok = _tokenizer_for(tuple(sorted(lexicon)))
+        self._tok, self._max_word_len = _tokenizer_for(tuple(sorted(lexicon)))
         self._freq: dict[str, int] = self._tok.FREQ
-        self._max_word_len = _max_word_len(self._tok)
         self._idioms = _idiom_words()
         self._solid = frozenset(kw for kw in self._kw_rules if self._is_solid(kw))
 
@@ -197,9 +195,8 @@ class KeywordEngine:
         """True if jieba always keeps `kw` as one token once nothing crosses its edges."""
         return (
             len(kw) > 1
-            and _HAN_WORD_RE.fullmatch(kw) is not None
+            and _CJK_WORD_RE.fullmatch(kw) is not None
             and self._tok.lcut(kw, HMM=False) == [kw]
-            and self._tok.lcut(kw, HMM=True) == [kw]
         )
 
     def scan(self, text: str) -> list[Hit]:
@@ -220,7 +217,7 @@ class KeywordEngine:
 
     def reference_hits(self, text: str) -> list[Hit]:
         """Slow path: segment the whole text with jieba, then scan every clause."""
-        words = self._tok.lcut(text, HMM=USE_HMM)
+        words = self._tok.lcut(text, HMM=False)
         hits: list[Hit] = []
         clause_words: list[str] = []
         clause_starts: list[int] = []
@@ -237,29 +234,38 @@ class KeywordEngine:
             pos += len(word)
         return _finalize(hits)
 
-    def _segment(self, text: str, cs: int, ce: int) -> _Tokens:
-        """Segment one clause; offsets are relative to the whole text."""
-        words = self._tok.lcut(text[cs:ce], HMM=USE_HMM)
+    def _segment(self, text: str, start: int, end: int) -> _Tokens:
+        """Segment text[start:end]; offsets are relative to the whole text."""
+        words = self._tok.lcut(text[start:end], HMM=False)
         starts = []
-        pos = cs
+        pos = start
         for word in words:
             starts.append(pos)
             pos += len(word)
         return words, starts
 
     def _scan_clause(self, text: str, cs: int, ce: int, tokens: _Tokens | None) -> list[Hit]:
-        """Return the hits of clause text[cs:ce]; segments it only when a shortcut is not exact."""
+        """Return the hits of clause text[cs:ce].
+
+        The reference path passes the clause's tokens. The fast path segments as little as it can
+        while getting the same tokens: nothing when every occurrence is provably one whole token,
+        a short window around the undecided ones when no negation can matter, else the clause.
+        """
         found = self._occurrences(text, cs, ce)
         if not found:
             return []
-        if tokens is None and self._shortcut_applies(text, cs, ce, found):
-            mentions = [(kw, s, -1, -1) for kw, s in found]
-            negations: list[tuple[int, int, bool]] = []
-        else:
-            if tokens is None:
-                tokens = self._segment(text, cs, ce)
-            mentions = self._mentions(text, tokens, found)
+        negations: list[tuple[int, int, bool]] = []
+        if tokens is not None:
+            mentions = self._mentions(tokens, found)
             negations = self._negations(text, tokens, ce) if mentions else []
+        else:
+            proven = [self._is_proven(text, kw, s, cs, ce) for kw, s in found]
+            if self._negations_inert(text, cs, ce, found, proven):
+                mentions = self._mentions_in_windows(text, cs, ce, found, proven)
+            else:
+                tokens = self._segment(text, cs, ce)
+                mentions = self._mentions(tokens, found)
+                negations = self._negations(text, tokens, ce) if mentions else []
         return self._hits(text[cs:ce], mentions, negations)
 
     def _occurrences(self, text: str, cs: int, ce: int) -> list[tuple[str, int]]:
@@ -273,21 +279,70 @@ class KeywordEngine:
                     found.append((kw, s))
         return found
 
-    def _shortcut_applies(self, text: str, cs: int, ce: int, found: list[tuple[str, int]]) -> bool:
-        """True if, without segmenting, every occurrence is surely one whole token and nothing negates it.
+    def _is_proven(self, text: str, kw: str, s: int, cs: int, ce: int) -> bool:
+        """True if jieba surely makes this occurrence one token: it is solid and no word crosses its edges."""
+        return kw in self._solid and self._is_cut(text, s, cs, ce) and self._is_cut(text, s + len(kw), cs, ce)
 
-        No dictionary word may cross either edge of a keyword: then jieba's best path must cut
-        there, and a solid keyword stays one token.
+    def _negations_inert(
+        self, text: str, cs: int, ce: int, found: list[tuple[str, int]], proven: list[bool]
+    ) -> bool:
+        """True if no negation in the clause can cancel a keyword occurrence, whatever the tokens.
+
+        A negation is inert when it is an A-not-A question, lies inside a proven keyword token,
+        or follows every occurrence and cannot act backwards.
         """
-        if self._neg_any.search(text, cs, ce) is not None:
+        last_end = max(s + len(kw) for kw, s in found)
+        for m in self._neg_start.finditer(text, cs, ce):
+            p = m.start()
+            if _is_a_not_a(text, p, cs, ce):
+                continue
+            ends = [p + len(n) for n in self._neg_index[text[p]] if text.startswith(n, p) and p + len(n) <= ce]
+            if any(ok and s <= p and max(ends) < s + len(kw) for (kw, s), ok in zip(found, proven, strict=True)):
+                continue
+            if p >= last_end and not any(text[p:end] in self._post for end in ends):
+                continue
             return False
-        return all(
-            kw in self._solid and self._edge_free(text, s, cs, ce) and self._edge_free(text, s + len(kw), cs, ce)
-            for kw, s in found
-        )
+        return True
 
-    def _edge_free(self, text: str, pos: int, cs: int, ce: int) -> bool:
-        """True if no dictionary word inside text[cs:ce] spans position pos (chars pos-1 and pos)."""
+    def _mentions_in_windows(
+        self, text: str, cs: int, ce: int, found: list[tuple[str, int]], proven: list[bool]
+    ) -> list[_Mention]:
+        """Whole-word mentions, segmenting only the stretch between forced cuts around undecided occurrences."""
+        mentions: list[_Mention] = []
+        window: tuple[int, int, _Tokens] | None = None
+        for (kw, s), ok in zip(found, proven, strict=True):
+            if ok:
+                mentions.append((kw, s, -1, -1))
+                continue
+            if window is None or not window[0] <= s < s + len(kw) <= window[1]:
+                lo = self._cut_before(text, s, cs, ce)
+                hi = self._cut_after(text, s + len(kw), cs, ce)
+                window = (lo, hi, self._segment(text, lo, hi))
+            mentions.extend(self._mentions(window[2], [(kw, s)]))
+        return mentions
+
+    def _cut_before(self, text: str, pos: int, cs: int, ce: int) -> int:
+        """Nearest position <= pos where jieba must cut."""
+        while not self._is_cut(text, pos, cs, ce):
+            pos -= 1
+        return pos
+
+    def _cut_after(self, text: str, pos: int, cs: int, ce: int) -> int:
+        """Nearest position >= pos where jieba must cut."""
+        while not self._is_cut(text, pos, cs, ce):
+            pos += 1
+        return pos
+
+    def _is_cut(self, text: str, pos: int, cs: int, ce: int) -> bool:
+        """True if jieba's best path over text[cs:ce] must cut at pos.
+
+        Holds at the clause edges, and where no dictionary word spans chars pos-1 and pos and
+        they are not two Latin letters or digits (which jieba joins).
+        """
+        if pos <= cs or pos >= ce:
+            return True
+        if _ASCII_WORD_RE.match(text, pos - 1, pos + 1):
+            return False
         freq = self._freq
         for k in range(pos - 1, max(cs, pos - self._max_word_len) - 1, -1):
             if text[k:pos] not in freq:
@@ -300,7 +355,7 @@ class KeywordEngine:
                     return False
         return True
 
-    def _mentions(self, text: str, tokens: _Tokens, found: list[tuple[str, int]]) -> list[_Mention]:
+    def _mentions(self, tokens: _Tokens, found: list[tuple[str, int]]) -> list[_Mention]:
         """Keep the occurrences that are whole-word mentions."""
         words, starts = tokens
         mentions = []
@@ -400,6 +455,8 @@ def _is_conditional(words: list[str], first: int, last: int) -> bool:
 
 def _finalize(hits: list[Hit]) -> list[Hit]:
     """Keep the longest hit per (rule, start), drop hits inside a longer hit of the same rule, sort."""
+    if len(hits) < 2:
+        return hits
     best: dict[tuple[str, int], Hit] = {}
     for hit in hits:
         key = (hit.rule, hit.start)
