@@ -38,10 +38,14 @@ POST_NEGATIONS: tuple[str, ...] = (
     "不用", "不需要", "无需", "无须", "不必", "没必要", "用不着", "不要", "暂不", "不考虑", "不想", "别",
 )
 # Negation words that jieba keeps as one token, added to the configured ones.
-EXTRA_NEGATIONS: tuple[str, ...] = ("从没", "从来没", "没想", "没想过", "尚未", "毫无", "暂无", "无意")
+EXTRA_NEGATIONS: tuple[str, ...] = (
+    "从没", "从来没", "从不", "没想", "没想过", "尚未", "毫无", "毫不", "暂无", "无意", "并不", "绝不", "绝不会",
+    "决不", "决不会", "永不", "再也不", "不算",
+)
 # Words that contain a negation character but do not negate what follows.
 NEUTRAL_WORDS: tuple[str, ...] = (
     "不知道", "不清楚", "不确定", "不一定", "不了解", "不明白", "没问题", "没办法", "不只", "不光",
+    "要不", "要不然",
 )
 # Everyday compounds missing from jieba's dictionary whose absence makes a keyword appear
 # (对手机壳 would otherwise segment as 对手/机壳).

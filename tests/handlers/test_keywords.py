@@ -91,6 +91,9 @@ NEGATION = [
     ("我们不再找别家了", []),
     ("暂不考虑其他厂家", []),
     ("从来没想过换供应商", []),
+    ("我们绝不会找别家", []),
+    ("不算太贵", []),
+    ("要不我们换一家", ["churn"]),  # 要不 (how about) is not a negation
     ("样品不用了，麻烦发一下报价单", ["quote_request"]),  # negation stays in its clause
     ("我们不考虑换一家，但希望再降价", ["price_cut"]),
     ("竞品没有你们好", ["competitor"]),  # plain negations do not act backwards
