@@ -100,6 +100,7 @@ class SalesbotStreamClient(DingTalkStreamClient):  # type: ignore[misc]
     def __init__(self, config: DingTalkConfig, accept: Accept, clock: Callable[[], datetime]) -> None:
         super().__init__(Credential(config.app_key, config.app_secret), logger=log)
         self.config = config
+        self.reconnect_delay = 1.0  # first wait after a lost connection; doubles up to MAX_RECONNECT_DELAY
         self.register_callback_handler(ChatbotMessage.TOPIC, RobotMessageHandler(accept, clock))
         self.register_all_event_handler(OrgEventHandler(accept, clock))
 
@@ -126,18 +127,18 @@ class SalesbotStreamClient(DingTalkStreamClient):  # type: ignore[misc]
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, serve frames, reconnect with growing delays, until `stop` is set."""
         self.pre_start()
-        delay = 1.0
+        delay = self.reconnect_delay
         while not stop.is_set():
             connection = await asyncio.to_thread(self.open_connection)
             if connection is not None:
                 try:
                     await self._serve(connection, stop)
-                    delay = 1.0
+                    delay = self.reconnect_delay
                 except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                     log.warning("dingtalk stream: connection lost: %r", exc)
             if stop.is_set():
                 break
-            log.info("dingtalk stream: reconnecting in %.0f s", delay)
+            log.info("dingtalk stream: reconnecting in %.1f s", delay)
             await _wait(stop, delay)
             delay = min(delay * 2, MAX_RECONNECT_DELAY)
 

@@ -77,7 +77,7 @@ class FakeDingTalkServer:
     # ------------------------------------------------------------------------------ lifecycle
 
     def start(self) -> FakeDingTalkServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-dingtalk", daemon=True)
@@ -213,6 +213,11 @@ _ROUTES = {
 }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up on a held request (a timeout test) is expected; stay quiet."""
+
+
 def _handler_for(fake: FakeDingTalkServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -250,6 +255,7 @@ class FakeStreamGateway:
     def __init__(self) -> None:
         self.opened: list[dict[str, Any]] = []  # bodies of the open-connection calls
         self.connected_paths: list[str] = []
+        self._connections = threading.Condition()
         self._tickets: set[str] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-stream-gateway", daemon=True)
@@ -301,16 +307,24 @@ class FakeStreamGateway:
             await conn.close(1008, "invalid ticket")
             return
         self._tickets.discard(query["ticket"])  # a ticket opens one connection
-        self.connected_paths.append(path)
         self._conn = conn
         assert self._connected is not None
         self._connected.set()
+        with self._connections:
+            self.connected_paths.append(path)
+            self._connections.notify_all()
         async for raw in conn:
             frame = json.loads(raw)
             future = self._acks.pop(str(frame.get("headers", {}).get("messageId")), None)
             if future is not None and not future.done():
                 future.set_result(frame)
-        self._connected.clear()
+        if self._conn is conn:
+            self._connected.clear()
+
+    def wait_for_connections(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until `count` websocket connections have been accepted in total."""
+        with self._connections:
+            return self._connections.wait_for(lambda: len(self.connected_paths) >= count, timeout)
 
     # ------------------------------------------------------------------------------ pushing
 
@@ -328,9 +342,11 @@ class FakeStreamGateway:
         return self._push({"specVersion": "1.0", "type": "EVENT", "headers": headers,
                            "data": json.dumps(data, ensure_ascii=False)}, timeout)
 
-    def push_ping(self, opaque: str = "opaque-1", timeout: float = 5.0) -> dict[str, Any]:
-        return self._push({"specVersion": "1.0", "type": "SYSTEM", "headers": self._headers("ping"),
-                           "data": json.dumps({"opaque": opaque})}, timeout)
+    def push_system(self, topic: str = "ping", data: dict[str, Any] | None = None,
+                    timeout: float = 5.0) -> dict[str, Any]:
+        """A SYSTEM frame: `ping` (the client echoes the data) or `disconnect` (it must reconnect)."""
+        return self._push({"specVersion": "1.0", "type": "SYSTEM", "headers": self._headers(topic),
+                           "data": json.dumps(data or {})}, timeout)
 
     def _headers(self, topic: str) -> dict[str, str]:
         return {"appId": "app", "connectionId": "conn", "contentType": "application/json",
