@@ -187,7 +187,9 @@ class KeywordEngine:
         self._post = frozenset(POST_NEGATIONS)
         self._neg = frozenset(_clean(negations)) | frozenset(EXTRA_NEGATIONS) | self._post
         self._neg_index = _by_first_char(self._neg | set(NEUTRAL_WORDS))
-        self._kw_start = re.compile(f"(?=(?:{_alternation(self._kw_rules)}))") if self._kw_rules else None
+        any_kw = _alternation(self._kw_rules)
+        self._kw_any = re.compile(any_kw) if self._kw_rules else None  # the prefilter
+        self._kw_start = re.compile(f"(?=(?:{any_kw}))" if self._kw_rules else "(?!)")  # all starts
         self._neg_start = re.compile(f"(?=(?:{_alternation(self._neg)}))")
         lexicon = set(self._kw_rules) | self._neg | set(NEUTRAL_WORDS) | set(EXTRA_WORDS)
         self._tok, self._max_word_len = _tokenizer_for(tuple(sorted(lexicon)))
@@ -205,13 +207,13 @@ class KeywordEngine:
 
     def scan(self, text: str) -> list[Hit]:
         """Return firing hits sorted by start, at most one per (rule, start)."""
-        starts = self._kw_start
-        if starts is None or not text or starts.search(text) is None:
+        prefilter = self._kw_any
+        if prefilter is None or not text or prefilter.search(text) is None:
             return []
         hits: list[Hit] = []
         for clause in _CLAUSE_RE.finditer(text):
             cs, ce = clause.span()
-            if starts.search(text, cs, ce) is not None:
+            if prefilter.search(text, cs, ce) is not None:
                 hits.extend(self._scan_clause(text, cs, ce, None))
         return _finalize(hits)
 
@@ -274,7 +276,6 @@ class KeywordEngine:
 
     def _occurrences(self, text: str, cs: int, ce: int) -> list[tuple[str, int]]:
         """All (keyword, start) substring occurrences inside the clause, overlaps included."""
-        assert self._kw_start is not None
         found = []
         for m in self._kw_start.finditer(text, cs, ce):
             s = m.start()

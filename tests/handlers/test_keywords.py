@@ -182,6 +182,7 @@ def test_empty_inputs(engine: KeywordEngine) -> None:
     assert engine.scan("") == []
     assert engine.scan("，。 ") == []
     assert KeywordEngine([], NEGATIONS).scan("样品") == []
+    assert reference_scan([], NEGATIONS, "样品，不用") == []
     assert KeywordEngine([Rule("blank", "todo", ("", " "))], []).scan("样品") == []
 
 
