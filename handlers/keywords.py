@@ -63,8 +63,10 @@ MAX_NEGATION_GAP = 3
 # Minimum frequency for keywords and negations in the private dictionary, so that a rare or
 # missing word still wins over chance neighbours (友商报的 -> 友商/报/的, not 友/商报/的).
 MIN_WORD_FREQ = 100
-# POS tag of idioms in jieba's dictionary: their parts lose their literal meaning (便宜行事).
+# Four-character idioms (POS tag "i" in jieba's dictionary) are opaque: their parts lose their
+# literal meaning (便宜行事). Shorter "i" entries are mostly literal phrases (打折扣, 讨便宜).
 IDIOM_TAG = "i"
+IDIOM_MIN_LEN = 4
 
 _DELIMS = frozenset(CLAUSE_DELIMITERS)
 _CLAUSE_RE = re.compile("[^" + re.escape(CLAUSE_DELIMITERS) + "]+")
@@ -131,13 +133,13 @@ def _base_tokenizer() -> jieba.Tokenizer:
 
 
 def _idiom_words() -> frozenset[str]:
-    """Return the words jieba's dictionary tags as idioms (read once per process)."""
+    """Return the idioms of jieba's dictionary, at least IDIOM_MIN_LEN long (read once per process)."""
     global _idioms
     with _lock:
         if _idioms is None:
             text = resources.files("jieba").joinpath("dict.txt").read_text(encoding="utf-8")
-            tag = " " + IDIOM_TAG
-            _idioms = frozenset(line.split(" ", 1)[0] for line in text.splitlines() if line.endswith(tag))
+            entries = (line.split(" ") for line in text.splitlines())
+            _idioms = frozenset(e[0] for e in entries if e[-1] == IDIOM_TAG and len(e[0]) >= IDIOM_MIN_LEN)
         return _idioms
 
 

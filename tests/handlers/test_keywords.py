@@ -80,8 +80,9 @@ WHOLE_WORD = [
     ("同样机型我们买过", []),
     ("太贵重的礼物不能收", []),
     ("价格表现一直很稳定", []),
-    ("贪小便宜吃大亏", []),  # idiom
-    ("质量不能打折扣", []),  # idiom
+    ("贪小便宜吃大亏", []),  # four-character idioms are opaque
+    ("这样效果会大打折扣", []),
+    ("能打折扣吗", ["price_cut"]),  # 打折扣 is a literal three-character phrase
 ]
 
 NEGATION = [
