@@ -555,8 +555,57 @@ def _read_approvals(r: _Reader, raw: Mapping[str, Any], users: tuple[UserConfig,
         if any(c.kind == kind for c in chains):
             r.problem(f"{p}kind", f"a chain for {kind!r} is already defined")
         steps = _read_steps(r, t.get("steps", []), f"{p}steps", users)
-        chains.append(ApprovalConfig(kind=kind, steps=steps, sla_hours=r.number(t, "sla_hours", p, 24)))
+        sla_hours = r.number(t, "sla_hours", p, 24)
+        if sla_hours < 1:
+            r.problem(f"{p}sla_hours", "must be at least 1")
+        _check_chain(r, f"{p}steps", steps, users)
+        chains.append(ApprovalConfig(kind=kind, steps=steps, sla_hours=sla_hours))
     return tuple(chains)
+
+
+def _check_chain(r: _Reader, key: str, steps: tuple[ApprovalStepConfig, ...], users: tuple[UserConfig, ...]) -> None:
+    """A chain climbs the org chart (manager levels increase), names each approver once, and every
+    step's amount range and SLA make sense."""
+    depth = _deepest_manager_chain(users)
+    highest, seen = 0, dict[str, int]()
+    for j, step in enumerate(steps):
+        p = f"{key}[{j}]."
+        if step.sla_hours is not None and step.sla_hours < 1:
+            r.problem(f"{p}sla_hours", "must be at least 1")
+        if step.min_amount is not None and step.max_amount is not None and step.min_amount > step.max_amount:
+            r.problem(f"{p}min_amount", f"is greater than max_amount ({step.min_amount} > {step.max_amount})")
+        if step.approver in seen:
+            r.problem(f"{p}approver", f"{step.approver!r} already decides {key}[{seen[step.approver]}]")
+        seen.setdefault(step.approver, j)
+        level = _manager_level(step.approver)
+        if level is None:
+            continue
+        if users and level > depth:
+            r.problem(f"{p}approver", f"nobody has {level} levels of managers, so {step.approver!r} never resolves")
+        if level <= highest:
+            r.problem(f"{p}approver", f"{step.approver!r} comes after manager:{highest}; manager levels must "
+                                      "increase along a chain")
+        highest = max(highest, level)
+
+
+def _manager_level(spec: str) -> int | None:
+    if spec == "manager":
+        return 1
+    match = re.fullmatch(r"manager:([1-9])", spec)
+    return int(match.group(1)) if match else None
+
+
+def _deepest_manager_chain(users: tuple[UserConfig, ...]) -> int:
+    """The most managers anyone has above them (loops are reported elsewhere; they stop the walk)."""
+    managers = {u.id: u.manager for u in users}
+    deepest = 0
+    for u in users:
+        seen, current = {u.id}, u.manager
+        while current is not None and current in managers and current not in seen:
+            seen.add(current)
+            current = managers[current]
+        deepest = max(deepest, len(seen) - 1)
+    return deepest
 
 
 def _read_steps(r: _Reader, raw: Any, key: str, users: tuple[UserConfig, ...]) -> tuple[ApprovalStepConfig, ...]:
@@ -611,6 +660,9 @@ def _read_sla(r: _Reader, raw: Mapping[str, Any]) -> SlaConfig:
         silent_remind_days=r.number(t, "silent_remind_days", p, d.silent_remind_days),
         silent_release_days=r.number(t, "silent_release_days", p, d.silent_release_days),
     )
+    for key in ("todo_escalate_hours", "unclaimed_hours", "silent_remind_days"):
+        if getattr(cfg, key) < 1:
+            r.problem(f"sla.{key}", "must be at least 1")
     if cfg.silent_release_days <= cfg.silent_remind_days:
         r.problem("sla.silent_release_days", "must be greater than silent_remind_days")
     return cfg

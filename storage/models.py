@@ -78,6 +78,8 @@ class Customer(Base):
     """A customer record; status 'active' or 'public' (back in the public pool) or 'closed'."""
 
     __tablename__ = "customers"
+    # the silent-customer check reads (status, silence_level, last_activity_at) ranges: cost follows what is due
+    __table_args__ = (Index("ix_customers_silence", "status", "silence_level", "last_activity_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 15:18:40.259595
+Create Date: 2026-11-22 15:23:31.956230
 """
 from alembic import op
 import sqlalchemy as sa
@@ -137,6 +137,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_last_activity_at'), ['last_activity_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index('ix_customers_silence', ['status', 'silence_level', 'last_activity_at'], unique=False)
 
     op.create_table('approvals',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -324,6 +325,7 @@ def downgrade() -> None:
 
     op.drop_table('approvals')
     with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.drop_index('ix_customers_silence')
         batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
         batch_op.drop_index(batch_op.f('ix_customers_last_activity_at'))
