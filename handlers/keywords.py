@@ -262,10 +262,10 @@ class KeywordEngine:
         found = self._occurrences(text, cs, ce)
         if not found:
             return []
-        negations: list[tuple[int, int, bool]] = []
+        scope = _NO_NEGATION
         if tokens is not None:
             mentions = self._mentions(tokens, found)
-            negations = self._negations(text, tokens, ce) if mentions else []
+            scope = self._negations(text, tokens, ce) if mentions else _NO_NEGATION
         else:
             proven = [self._is_proven(text, kw, s, cs, ce) for kw, s in found]
             if self._negations_inert(text, cs, ce, found, proven):
@@ -273,8 +273,8 @@ class KeywordEngine:
             else:
                 tokens = self._segment(text, cs, ce)
                 mentions = self._mentions(tokens, found)
-                negations = self._negations(text, tokens, ce) if mentions else []
-        return self._hits(text[cs:ce], mentions, negations)
+                scope = self._negations(text, tokens, ce) if mentions else _NO_NEGATION
+        return self._hits(text[cs:ce], mentions, scope)
 
     def _occurrences(self, text: str, cs: int, ce: int) -> list[tuple[str, int]]:
         """All (keyword, start) substring occurrences inside the clause, overlaps included."""
@@ -392,20 +392,22 @@ class KeywordEngine:
             return False
         return bool(self._freq.get(rest))
 
-    def _negations(self, text: str, tokens: _Tokens, ce: int) -> list[tuple[int, int, bool]]:
-        """Return (first token, last token, acts backwards) for negations that really negate."""
+    def _negations(self, text: str, tokens: _Tokens, ce: int) -> _NegationScope:
+        """Find the clause's negations that really negate, and its condition spans."""
         words, starts = tokens
         ends = {st + len(w): i for i, (w, st) in enumerate(zip(words, starts, strict=True))}
-        found = []
+        active = []
+        condition_starts = [i for i, w in enumerate(words) if w in CONDITION_OPENERS]
         for i, word in enumerate(words):
             match = self._negation_at(text, starts[i], self._neg_index.get(word[0], ()), ends)
-            if match is None or match[0] in NEUTRAL_WORDS:
+            if match is None or match[0] in NEUTRAL_WORDS or _is_a_not_a(text, starts[i], starts[0], ce):
                 continue
             phrase, last = match
-            if _is_a_not_a(text, starts[i], starts[0], ce) or _is_conditional(words, i, last):
-                continue
-            found.append((i, last, phrase in self._post))
-        return found
+            if _is_conditional(words, i, last):
+                condition_starts.append(i)
+            else:
+                active.append((i, last, phrase in self._post))
+        return _NegationScope(tuple(active), _condition_spans(words, condition_starts))
 
     @staticmethod
     def _negation_at(
@@ -418,11 +420,11 @@ class KeywordEngine:
                 return phrase, last
         return None
 
-    def _hits(self, clause_text: str, mentions: list[_Mention], negations: list[tuple[int, int, bool]]) -> list[Hit]:
+    def _hits(self, clause_text: str, mentions: list[_Mention], scope: _NegationScope) -> list[Hit]:
         """Turn non-negated mentions into hits of every rule whose excludes are absent from the clause."""
         hits = []
         for kw, s, first, last in mentions:
-            if _negated(negations, first, last):
+            if scope.negates(first, last):
                 continue
             for ri in self._kw_rules[kw]:
                 rule = self._rules[ri]
@@ -431,14 +433,40 @@ class KeywordEngine:
         return hits
 
 
-def _negated(negations: list[tuple[int, int, bool]], first: int, last: int) -> bool:
-    """True if a negation closely precedes the mention, or a post-negation closely follows it."""
-    for n_first, n_last, backwards in negations:
-        if n_last < first and first - n_last - 1 <= MAX_NEGATION_GAP:
-            return True
-        if backwards and n_first > last and n_first - last - 1 <= MAX_NEGATION_GAP:
-            return True
-    return False
+@dataclass(frozen=True, slots=True)
+class _NegationScope:
+    """A clause's active negations (first token, last token, acts backwards) and its conditions.
+
+    A condition runs from its opener (如果…, or a conditional negation) to the token that closes
+    it (就, 的话…). A post-negation in the consequence does not reach back into the condition:
+    不降价就别谈了 still asks for the price cut.
+    """
+
+    negations: tuple[tuple[int, int, bool], ...] = ()
+    conditions: tuple[tuple[int, int], ...] = ()
+
+    def negates(self, first: int, last: int) -> bool:
+        """True if a negation closely precedes the mention, or a post-negation closely follows it."""
+        for n_first, n_last, backwards in self.negations:
+            if n_last < first and first - n_last - 1 <= MAX_NEGATION_GAP:
+                return True
+            if backwards and n_first > last and n_first - last - 1 <= MAX_NEGATION_GAP:
+                if not any(start <= first < closer < n_first for start, closer in self.conditions):
+                    return True
+        return False
+
+
+_NO_NEGATION = _NegationScope()
+
+
+def _condition_spans(words: list[str], starts: list[int]) -> tuple[tuple[int, int], ...]:
+    """(start, closer) token spans of the conditions opening at `starts` and closed in the clause."""
+    spans = []
+    for start in sorted(starts):
+        closer = next((j for j in range(start + 1, len(words)) if words[j] in CONDITION_CLOSERS), None)
+        if closer is not None:
+            spans.append((start, closer))
+    return tuple(spans)
 
 
 def _is_a_not_a(text: str, pos: int, cs: int, ce: int) -> bool:

@@ -113,6 +113,9 @@ CONDITIONAL = [
     ("如果不降价，我们就换一家", ["churn", "price_cut"]),
     ("不给折扣这单就黄了", ["price_cut"]),
     ("质量没问题的话就不用打折", []),  # the negation after 就 is the customer's answer
+    ("不降价的话就不用谈了", ["price_cut"]),  # a post-negation does not reach back into the condition
+    ("如果降价就不用换供应商", ["price_cut"]),
+    ("样品的话就不用了", []),  # topic 的话, no condition: the post-negation applies
 ]
 
 
