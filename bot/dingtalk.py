@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, abort, jsonify, request
@@ -30,6 +30,9 @@ from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verif
 from handlers.model import Address, Card, InboundEvent, InboundMessage
 from storage.db import transaction
 from storage.queues import recent_sends
+
+if TYPE_CHECKING:
+    from bot.app import AppState
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ TAP_LINK = "dtmd://dingtalkclient/sendMessage?content="
 # ---------------------------------------------------------------------------------------------- in
 
 
-def init_app(app: Flask, state: Any) -> None:
+def init_app(app: Flask, state: AppState) -> None:
     """Register /dingtalk/robot and /dingtalk/events; they answer 404 while DingTalk is not configured."""
     bp = Blueprint("dingtalk", __name__, url_prefix="/dingtalk")
     bp.add_url_rule("/robot", "robot", lambda: robot_view(state), methods=["POST"])
@@ -53,7 +56,7 @@ def init_app(app: Flask, state: Any) -> None:
     app.register_blueprint(bp)
 
 
-def robot_view(state: Any) -> tuple[Response, int]:
+def robot_view(state: AppState) -> tuple[Response, int]:
     """A robot message: check the sign header, store the message, answer at once."""
     config = state.settings.dingtalk
     if not config.enabled:
@@ -74,7 +77,7 @@ def robot_view(state: Any) -> tuple[Response, int]:
     return jsonify({}), 200
 
 
-def events_view(state: Any) -> tuple[Response, int]:
+def events_view(state: AppState) -> tuple[Response, int]:
     """An event callback: verify, decrypt, store (check_url needs no storing), answer encrypted success."""
     config = state.settings.dingtalk
     if not (config.enabled and config.token and config.aes_key):
@@ -233,7 +236,7 @@ class DingTalkChannel:
     name = PLATFORM
     per_minute = 20
 
-    def __init__(self, settings: Settings, factory: sessionmaker[Session], client: DingTalkClient | None = None):
+    def __init__(self, settings: Settings, factory: sessionmaker[Session], client: DingTalkClient | None = None) -> None:
         self.factory = factory
         self.client = client or DingTalkClient(settings.dingtalk, factory)
 
