@@ -74,6 +74,8 @@ def _linked(call: CommandCall, customer: Customer, created: bool) -> Card:
     if customer.status == "public" and call.user is not None:
         repo.change_owner(ctx.session, customer, call.user.id, ctx.now, actor, "claimed from the public pool")
         audit.set_field(ctx.session, customer, "status", "active", ctx.now, actor)
+        repo.touch(customer, ctx.now)  # a claimed customer starts a fresh silence clock
+        customer.silence_level = 0
     if msg.conversation_type == "group":
         repo.link_conversation(ctx.session, msg.platform, msg.conversation, customer, "group",
                                msg.conversation_title or None, ctx.now, actor)

@@ -73,7 +73,8 @@ def _on_timeline(ctx: Context, msg: InboundMessage, user: User | None) -> list[C
     stored = repo.add_message(ctx.session, _message_values(ctx, msg, user, customer))
     if stored is None:
         return []  # already on the timeline: a redelivery
-    if customer is not None and msg.from_customer:
+    if customer is not None:
+        # any follow-up on the timeline (the customer's words, a rep's note or message) is activity
         repo.touch(customer, msg.time)
     is_note = msg.source in ("app", "robot") and not msg.from_customer and msg.conversation_type == "single"
     cards: list[Card] = []

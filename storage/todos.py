@@ -20,10 +20,12 @@ def get(session: Session, todo_id: int) -> Todo | None:
 def add(session: Session, *, title: str, at: datetime, actor: str, owner_id: str | None = None,
         role: str | None = None, customer_id: int | None = None, detail: str = "", due_at: datetime | None = None,
         source_rule: str | None = None, source_message_id: int | None = None) -> Todo:
-    """Store an open to-do; its escalation check starts at the due time."""
+    """Store an open to-do; its escalation check starts at the due time (a claimable one without a
+    due time is checked from the start, so an unclaimed one still escalates)."""
     todo = Todo(title=title[:200], owner_id=owner_id, role=role, customer_id=customer_id, detail=detail,
                 source_rule=source_rule, source_message_id=source_message_id, status="open", created_at=at,
-                due_at=due_at, escalation_level=0, next_check_at=due_at)
+                due_at=due_at, escalation_level=0,
+                next_check_at=due_at if due_at is not None or owner_id else at)
     session.add(todo)
     session.flush()
     audit.record(session, at, actor, "todo", todo.id, "created", None, todo.title)
