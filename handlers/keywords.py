@@ -519,7 +519,7 @@ class _SnapRule:
     exclude: tuple[str, ...]
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _cached_engine(rules: tuple[_SnapRule, ...], negations: tuple[str, ...]) -> KeywordEngine:
     """Build (and cache) an engine from a hashable snapshot of rules and negations."""
     return KeywordEngine(rules, negations)
