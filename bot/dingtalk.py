@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
 from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
 from handlers.model import Address, Card, InboundEvent, InboundMessage
+from handlers.timefmt import CHINA_TIME
 from storage.db import transaction
 from storage.queues import recent_sends
 
@@ -41,7 +42,6 @@ CONVERSATION_TYPES = {"1": "single", "2": "group"}
 # DingTalk says a sessionWebhook lives about 90 minutes; when a message omits the expiry, assume less.
 DEFAULT_WEBHOOK_LIFETIME = timedelta(minutes=60)
 # Users read times in China; DingTalk's "same content once a day" counts China days too.
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 TAP_LINK = "dtmd://dingtalkclient/sendMessage?content="
 
 
@@ -260,7 +260,7 @@ class DingTalkChannel:
     def footer(self, target: str, now: datetime) -> str:
         """Send time and today's count for this person. DingTalk silently drops the same content
         sent to the same user twice a day, so no two messages to one person may read the same."""
-        local = now.astimezone(CHINA)
+        local = now.astimezone(CHINA_TIME)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction(self.factory) as session:
             count, _ = recent_sends(session, PLATFORM, target, midnight)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import wraps
 
@@ -19,6 +19,7 @@ from handlers.amounts import AmountError, format_amount, looks_like_amount, pars
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Button, Card
+from handlers.timefmt import local_time
 from storage import approvals as repo
 from storage import audit, directory
 from storage import customers as customer_repo
@@ -30,7 +31,6 @@ STEP_NAMES = {"waiting": "未开始", "pending": "待审批", "approved": "已�
               "skipped": "已跳过", "cancelled": "已取消"}
 ROLE_NAMES = {"rep": "销售", "manager": "经理", "director": "总监", "finance": "财务", "admin": "管理员"}
 # Cards show Beijing time; China has no daylight saving, so a fixed offset is exact.
-CHINA = timezone(timedelta(hours=8), "CST")
 
 
 class Refusal(Exception):
@@ -55,9 +55,6 @@ def _refusals_answered(run: Callable[[CommandCall], list[Card]]) -> Callable[[Co
 
 # ------------------------------------------------------------------------------------------- text
 
-
-def local_time(value: datetime | None) -> str:
-    return value.astimezone(CHINA).strftime("%m-%d %H:%M") if value else "—"
 
 
 def duration(delta: timedelta) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Card, InboundMessage
+from handlers.timefmt import local_time
 from storage import audit, directory
 from storage import customers as repo
 from storage.models import Customer, User
@@ -100,7 +101,7 @@ def show_customer(call: CommandCall) -> list[Card]:
 
 def describe(ctx: Context, customer: Customer) -> list[str]:
     """The lines of a customer summary card."""
-    last = customer.last_activity_at.strftime("%Y-%m-%d %H:%M") if customer.last_activity_at else "无"
+    last = local_time(customer.last_activity_at, "%Y-%m-%d %H:%M") if customer.last_activity_at else "无"
     lines = [
         f"负责人：{_owner_name(ctx, customer)}",
         f"阶段：{STAGES.get(customer.stage, customer.stage)}　状态：{STATUSES.get(customer.status, customer.status)}",

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import lru_cache
 
 from bot.config import RuleConfig, ScanConfig, Settings
@@ -21,13 +21,13 @@ from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.keywords import Hit, KeywordEngine
 from handlers.model import Button, Card, InboundMessage
+from handlers.timefmt import local_time
 from storage import directory, risks
 from storage.models import Customer, Message, RiskEvent, User
 
 log = logging.getLogger(__name__)
 
 SEVERITY_NAMES = {"high": "高", "medium": "中", "low": "低"}
-CHINA_TIME = timezone(timedelta(hours=8), "北京时间")
 QUOTE_CHARS = 80  # longer words are cut to a window around the first marked keyword
 MANAGER_CHAIN_LIMIT = 10  # guards the walk up the management chain
 
@@ -124,10 +124,6 @@ def spans_of(settings: Settings, rule: str, keyword: str, text: str) -> list[tup
         return spans
     return [(m.start(), m.end()) for m in re.finditer(re.escape(keyword), text)]
 
-
-def local_time(at: datetime) -> str:
-    """A time as users read it: China time, like the approval and escalation cards."""
-    return at.astimezone(CHINA_TIME).strftime("%m-%d %H:%M")
 
 
 def active_user(ctx: Context, user_id: str | None) -> User | None:

@@ -17,12 +17,12 @@ from handlers.model import Button, Card, InboundMessage
 from handlers.risk import (
     RuleHits,
     active_user,
-    local_time,
     managers_of,
     owner_of,
     parse_code,
     resolve_recipients,
 )
+from handlers.timefmt import local_time
 from storage import directory
 from storage import todos as repo
 from storage.models import Customer, Message, Todo, User

@@ -29,7 +29,6 @@ from handlers.approvals import (
     approver_label,
     approvers_of,
     duration,
-    local_time,
     ordinal,
     role_name,
     summary_lines,
@@ -38,6 +37,7 @@ from handlers.approvals import (
 )
 from handlers.context import Context
 from handlers.model import Button, Card
+from handlers.timefmt import local_time
 from scheduler.jobs import scheduled_check
 from storage import approvals as approval_repo
 from storage import audit, directory
