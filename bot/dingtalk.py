@@ -19,7 +19,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
@@ -239,11 +239,14 @@ class DingTalkChannel:
     def __init__(self, settings: Settings, factory: sessionmaker[Session], client: DingTalkClient | None = None) -> None:
         self.factory = factory
         self.client = client or DingTalkClient(settings.dingtalk, factory)
+        # sessionWebhook URLs come inside messages; only ever POST to DingTalk's own API hosts.
+        self.webhook_hosts = {urlsplit(base).netloc for base in (settings.dingtalk.api_base,
+                                                                   settings.dingtalk.openapi_base)}
 
     def send(self, card: Card, address: Address, now: datetime) -> str | None:
         footer = self.footer(address.user, now)
         text = render_markdown(card, footer)
-        if address.webhook and address.webhook_expires and address.webhook_expires > now:
+        if self._usable_webhook(address, now):
             try:
                 self.client.reply_in_session(address.webhook, {"msgtype": "markdown",
                                                                "markdown": {"title": card.title, "text": text}})
@@ -256,6 +259,14 @@ class DingTalkChannel:
         log.info("dingtalk: the robot cannot reach %s; sending a work notification", address.user)
         task_id = self.client.send_work_notice([address.user], render_work_notice(card, footer), now)
         return f"notice:{task_id}"
+
+    def _usable_webhook(self, address: Address, now: datetime) -> bool:
+        if not (address.webhook and address.webhook_expires and address.webhook_expires > now):
+            return False
+        if urlsplit(address.webhook).netloc not in self.webhook_hosts:
+            log.warning("dingtalk: ignoring a sessionWebhook on an unexpected host: %s", address.webhook)
+            return False
+        return True
 
     def footer(self, target: str, now: datetime) -> str:
         """Send time and today's count for this person. DingTalk silently drops the same content

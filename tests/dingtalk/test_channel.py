@@ -58,6 +58,12 @@ def test_reply_uses_the_session_webhook_while_it_is_valid(channel, fake_dingtalk
     assert fake_dingtalk.calls(BATCH) == []
 
 
+def test_a_session_webhook_on_a_foreign_host_is_never_called(channel, fake_dingtalk):
+    foreign = Address("dingtalk", "ding_zhangsan", "http://169.254.169.254/latest/meta-data", NOW + timedelta(hours=1))
+    assert channel.send(Card(title="已记录"), foreign, NOW).startswith("pqk-")
+    assert [c.json["userIds"] for c in fake_dingtalk.calls(BATCH)] == [["ding_zhangsan"]]
+
+
 def test_expired_or_closed_session_goes_one_to_one(channel, fake_dingtalk):
     expired = Address("dingtalk", "ding_zhangsan", fake_dingtalk.session_webhook("old"), NOW - timedelta(seconds=1))
     assert channel.send(Card(title="已记录"), expired, NOW).startswith("pqk-")
