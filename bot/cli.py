@@ -96,9 +96,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    runtime = open_runtime(settings, migrate=False, with_channels=False)
-    upgrade(runtime.engine)
-    changed = sync_directory(runtime)
+    with open_runtime(settings, migrate=False, with_channels=False) as runtime:
+        upgrade(runtime.engine)
+        changed = sync_directory(runtime)
     print(f"database at the latest schema; {changed} directory changes applied")
     return 0
 
@@ -150,6 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         sched.shutdown(wait=True)  # type: ignore[attr-defined]
+        runtime.close()
     return 0
 
 
@@ -163,6 +164,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     log.info("salesbot worker running (config: %s)", settings.source)
     stop.wait()
     sched.shutdown(wait=True)  # type: ignore[attr-defined]
+    runtime.close()
     return 0
 
 
@@ -191,12 +193,12 @@ def cmd_tick(args: argparse.Namespace) -> int:
 
     at = parse_time(args.at)
     settings = settings_of(args)
-    runtime = open_runtime(settings)
-    sync_directory(runtime)
-    worker = Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(), clock=lambda: at)
-    # No lease here: the checks are idempotent, so an operator's tick may run beside a worker.
-    lines = run_tick(runtime.factory, settings, at)
-    worker.pump()
+    with open_runtime(settings) as runtime:
+        sync_directory(runtime)
+        worker = Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(), clock=lambda: at)
+        # No lease here: the checks are idempotent, so an operator's tick may run beside a worker.
+        lines = run_tick(runtime.factory, settings, at)
+        worker.pump()
     for line in lines:
         print(line)
     print(json.dumps({"at": at.isoformat(), "actions": len(lines)}))

@@ -246,4 +246,5 @@ def cmd_stream(args: argparse.Namespace) -> int:
     finally:
         if sched is not None:
             sched.shutdown(wait=True)
+        runtime.close()
     return 0

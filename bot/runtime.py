@@ -79,6 +79,16 @@ class Runtime:
     def settings(self) -> Settings:
         return self.holder.current()
 
+    def close(self) -> None:
+        """Close pooled database connections (a CLI command ends; tests finish)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def open_runtime(settings: Settings, migrate: bool | None = None, with_channels: bool = True) -> Runtime:
     """Connect to the database (upgrading SQLite automatically), sync users, build channels."""
