@@ -246,7 +246,7 @@ class DingTalkChannel:
     def send(self, card: Card, address: Address, now: datetime) -> str | None:
         footer = self.footer(address.user, now)
         text = render_markdown(card, footer)
-        if self._usable_webhook(address, now):
+        if self._usable_webhook(address, now) and address.webhook:
             try:
                 self.client.reply_in_session(address.webhook, {"msgtype": "markdown",
                                                                "markdown": {"title": card.title, "text": text}})

@@ -16,32 +16,41 @@ SYNCED_FIELDS = ("name", "role", "manager_id", "wecom_userid", "dingtalk_userid"
 
 
 class UserLike(Protocol):
-    id: str
-    name: str
-    role: str
-    manager: str | None
-    wecom_userid: str | None
-    dingtalk_userid: str | None
-    prefer: str | None
+    """A [[users]] entry (read-only attributes, as in the frozen config dataclass)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def manager(self) -> str | None: ...
+    @property
+    def wecom_userid(self) -> str | None: ...
+    @property
+    def dingtalk_userid(self) -> str | None: ...
+    @property
+    def prefer(self) -> str | None: ...
 
 
 def sync_users(session: Session, users: Iterable[UserLike], at: datetime, actor: str = "config") -> int:
     """Make the users table match [[users]]; people no longer listed are deactivated, not deleted."""
     wanted = {u.id: _synced_values(u) for u in users}
-    rows = {u.id: u for u in session.scalars(select(User))}
+    rows: dict[str, User] = {u.id: u for u in session.scalars(select(User))}
     before = {uid: {f: getattr(row, f) for f in SYNCED_FIELDS} for uid, row in rows.items()}
     for uid in rows:
         if uid not in wanted:
             wanted[uid] = {**before[uid], "active": False}
     # clear platform ids first so two users swapping ids do not trip the unique index mid-way
-    for row in rows.values():
-        row.wecom_userid = row.dingtalk_userid = None
+    for existing in rows.values():
+        existing.wecom_userid = existing.dingtalk_userid = None
     session.flush()
     changes = 0
     for uid, values in wanted.items():
         row = rows.get(uid)
         if row is None:
-            row = User(id=uid)
+            row = rows[uid] = User(id=uid)
             session.add(row)
             audit.record(session, at, actor, "user", uid, "created", None, values["name"])
             changes += 1
