@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from bot.runtime import Runtime, open_runtime
 from handlers.model import InboundEvent, InboundMessage
 from storage.common import utcnow
 from storage.db import transaction
-from storage.queues import store_inbound
+from storage.queues import store_inbound, store_inbound_many
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,16 @@ class AppState:
         with transaction(self.runtime.factory) as session:
             stored = store_inbound(session, item.platform, item.dedupe_key, kind, item.to_dict(), self.clock())
         if stored:
+            self.on_stored()
+        return stored
+
+    def accept_many(self, items: Sequence[InboundMessage | InboundEvent]) -> list[bool]:
+        """accept() for several items in one transaction (a web worker's group commit); one result each."""
+        rows = [(i.platform, i.dedupe_key, "message" if isinstance(i, InboundMessage) else "event", i.to_dict())
+                for i in items]
+        with transaction(self.runtime.factory) as session:
+            stored = store_inbound_many(session, rows, self.clock())
+        if any(stored):
             self.on_stored()
         return stored
 
