@@ -1,0 +1,427 @@
+"""WeCom (企业微信): the /wecom/callback webhook, the channel that renders Cards, and the services
+handlers use (contact directory, conversation archive).
+
+The view only verifies, decrypts, stores and answers: no outgoing HTTP and no handler work happen
+before WeCom gets its 200 (it retries after 5 s). Handlers run later in the inbound job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from bot.app import AppState, state
+from bot.config import Settings, WeComConfig
+from bot.wecom_client import WeComClient, WeComError
+from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
+from handlers import archive, contacts
+from handlers.model import Address, Card, InboundEvent, InboundMessage
+from scheduler.delivery import DeliveryError
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/wecom/callback"
+# A signed request older (or newer) than this is a replay, not a WeCom retry (those come within seconds).
+FRESHNESS = timedelta(hours=1)
+
+
+def init_app(app: Flask, app_state: AppState) -> None:
+    """Register the callback route (it answers 404 until [wecom] token and encoding_aes_key are set)."""
+    app.extensions["salesbot.wecom"] = GroupCommit()  # one per app: its batches go to its database
+    app.add_url_rule(CALLBACK_PATH, "wecom_callback", callback, methods=["GET", "POST"])
+
+
+# ---------------------------------------------------------------------------------------------- callback
+
+
+def callback() -> Response:
+    """GET: URL verification (answer the decrypted echostr). POST: store a message or event, answer 200."""
+    st = state()
+    cfg = st.settings.wecom
+    if not (cfg.corp_id and cfg.token and cfg.encoding_aes_key):
+        return _refuse(404, "wecom callback is not configured")
+    crypto = _crypto(cfg.token, cfg.encoding_aes_key, cfg.corp_id)
+    args = request.args
+    try:
+        signature = args.get("msg_signature")
+        if not signature:
+            raise SignatureError("missing msg_signature")
+        timestamp, nonce = _arg("timestamp"), _arg("nonce")
+        if request.method == "GET":
+            plain = crypto.check_url(signature, timestamp, nonce, _arg("echostr"))
+            _check_fresh(timestamp, st.clock())
+            return Response(plain, mimetype="text/plain")
+        fields = crypto.open_envelope(_read_body(), signature, timestamp, nonce)
+        _check_fresh(timestamp, st.clock())
+        item = to_inbound(fields)
+    except SignatureError as exc:
+        return _refuse(403, str(exc))
+    except CallbackError as exc:
+        return _refuse(400, str(exc))
+    if item is None:
+        log.info("wecom callback: %s/%s acknowledged, not stored", fields.get("MsgType"), fields.get("Event", ""))
+    elif not current_app.extensions["salesbot.wecom"].store(st, item):
+        log.info("wecom callback: %s already stored (a retry)", item.dedupe_key)
+    return Response(status=200)
+
+
+class GroupCommit:
+    """Stores the items of concurrent requests in shared transactions (group commit).
+
+    Every request still waits until its own item is committed: stored before acknowledged. While one
+    request's thread writes, the items of requests arriving meanwhile queue up, and the next thread to
+    write takes them all in one statement and one commit. On SQLite, the single writer, this replaces
+    per-request BEGIN/INSERT/COMMIT and the busy-handler sleeps of threads queueing for the write lock
+    (which sleep 1, 2, 5, 10… ms); on PostgreSQL it saves commits.
+    """
+
+    MAX_BATCH = 100
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._writing = False
+
+    def store(self, st: AppState, item: InboundMessage | InboundEvent) -> bool:
+        """True if stored now, False for a repeat; raises what storing raised (the view answers 500)."""
+        mine = _Pending(item)
+        with self._cond:
+            self._queue.append(mine)
+        while True:
+            with self._cond:
+                while self._writing and not mine.done:
+                    self._cond.wait()
+                if mine.done:
+                    return mine.outcome()
+                self._writing = True
+                batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
+            try:
+                _write(st, batch)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+
+@dataclass
+class _Pending:
+    item: InboundMessage | InboundEvent
+    done: bool = False
+    stored: bool = False
+    error: Exception | None = None
+
+    def outcome(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.stored
+
+
+def _write(st: AppState, batch: list[_Pending]) -> None:
+    try:
+        for pending, stored in zip(batch, st.accept_many([p.item for p in batch]), strict=True):
+            pending.stored = stored
+    except Exception as exc:
+        if len(batch) == 1:
+            batch[0].error = exc
+        else:  # one bad item must not fail the others: store them one by one
+            for pending in batch:
+                try:
+                    pending.stored = st.accept(pending.item)
+                except Exception as one:
+                    pending.error = one
+    for pending in batch:
+        pending.done = True
+
+
+def _refuse(status: int, reason: str) -> Response:
+    log.warning("wecom callback refused with %s: %s", status, reason)
+    return Response(reason + "\n", status=status, mimetype="text/plain")
+
+
+def _read_body() -> bytes:
+    """The body, refusing more than [server] max_body_bytes also when no Content-Length was sent
+    (werkzeug's get_data would silently cut a chunked body at the limit)."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    chunks, size = [], 0
+    while chunk := request.stream.read(65536):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge(f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _arg(name: str) -> str:
+    value = request.args.get(name)
+    if not value:
+        raise MalformedError(f"missing {name}")
+    return value
+
+
+def _check_fresh(timestamp: str, now: datetime) -> None:
+    try:
+        sent = datetime.fromtimestamp(int(timestamp), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise MalformedError("timestamp is not a Unix time") from None
+    if abs(now - sent) > FRESHNESS:
+        raise SignatureError(f"timestamp {timestamp} is outside the freshness window (a replay?)")
+
+
+@lru_cache(maxsize=8)
+def _crypto(token: str, aes_key: str, corp_id: str) -> WeComCrypto:
+    return WeComCrypto(token, aes_key, corp_id)
+
+
+# ---------------------------------------------------------------------------------------------- inbound
+
+MESSAGE_TYPES = ("text", "image", "voice", "video", "location", "link")
+# Fields that tell one event from another (besides Event, FromUserName and CreateTime): customer-
+# contact events all come from "sys", so without the ids two changes in the same second would collide.
+EVENT_ID_FIELDS = ("ChangeType", "UserID", "ExternalUserID", "ChatId", "UpdateDetail", "TaskId", "EventKey",
+                   "Source", "FailReason", "JobId")
+
+
+def to_inbound(f: dict[str, Any]) -> InboundMessage | InboundEvent | None:
+    """The neutral item for a decrypted callback, or None for what the bot does not store."""
+    msg_type = _field(f, "MsgType")
+    if msg_type == "event":
+        return _event(f)
+    if msg_type in MESSAGE_TYPES:
+        return _message(f, msg_type)
+    return None
+
+
+def _message(f: dict[str, Any], msg_type: str) -> InboundMessage:
+    sender, msg_id = _field(f, "FromUserName"), _field(f, "MsgId")
+    if not sender or not msg_id:
+        raise MalformedError("message without FromUserName or MsgId")
+    return InboundMessage(platform="wecom", sender=sender, conversation=sender, text=_text(f, msg_type),
+                          msg_id=msg_id, time=_create_time(f), source="app", msg_type=msg_type)
+
+
+def _text(f: dict[str, Any], msg_type: str) -> str:
+    if msg_type == "text":
+        return _field(f, "Content")
+    if msg_type == "link":
+        return f"[链接] {_field(f, 'Title')} {_field(f, 'Url')}".strip()
+    if msg_type == "location":
+        return f"[位置] {_field(f, 'Label')}".strip()
+    return {"image": "[图片]", "voice": "[语音]", "video": "[视频]"}[msg_type]
+
+
+def _event(f: dict[str, Any]) -> InboundEvent:
+    kind = _field(f, "Event")
+    if not kind:
+        raise MalformedError("event without Event")
+    sender = _field(f, "FromUserName")
+    parts = [kind, sender, _field(f, "CreateTime")] + [_field(f, k) for k in EVENT_ID_FIELDS if k in f]
+    key = "evt:" + ":".join(parts)
+    if len(key) > 200:  # the inbound key column holds 255; keep it readable and unique
+        key = key[:150] + ":" + hashlib.sha1(key.encode()).hexdigest()
+    actor = _field(f, "UserID") if kind == "change_external_contact" else sender
+    return InboundEvent(platform="wecom", kind=kind, dedupe_key=key, time=_create_time(f), actor=actor,
+                        data={k: v for k, v in f.items() if k not in ("ToUserName", "Encrypt")})
+
+
+def _field(f: dict[str, Any], name: str) -> str:
+    value = f.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _create_time(f: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(_field(f, "CreateTime")), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise MalformedError("CreateTime is not a Unix time") from None
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+BUTTON_STYLES = {"primary": 1, "default": 2, "danger": 3}  # WeCom button styles 1-4; 1 is its default
+TASK_ID_CHARS = re.compile(r"[^A-Za-z0-9_\-@]")
+
+
+def render_message(card: Card, touser: str, agent_id: int, task_id: str | None = None) -> dict[str, Any]:
+    """The message/send body: a template_card to act on, a textcard (with a link) or markdown."""
+    body: dict[str, Any] = {"touser": touser, "agentid": agent_id}
+    if card.asks_for_action:
+        body.update(msgtype="template_card", template_card=render_template_card(card, task_id or new_task_id(card)))
+    elif card.link:
+        body.update(msgtype="textcard", textcard=render_textcard(card))
+    else:
+        body.update(msgtype="markdown", markdown={"content": render_markdown(card)})
+    return body
+
+
+def render_template_card(card: Card, task_id: str, replace_text: str | None = None) -> dict[str, Any]:
+    """A button_interaction card: one button per Button, its key the command a tap runs."""
+    fields = list(card.fields)
+    lines = list(card.lines) + [f"{k}：{v}" for k, v in fields[6:]]  # at most 6 key/value rows fit
+    tc: dict[str, Any] = {
+        "card_type": "button_interaction",
+        "main_title": {"title": _cut(card.title, 36)},
+        "task_id": task_id,
+        "button_list": [{"text": _cut(b.label, 10), "style": BUTTON_STYLES.get(b.style, 1), "key": b.command}
+                        for b in card.buttons[:6]],
+    }
+    if lines:
+        tc["sub_title_text"] = _cut("\n".join(lines), 160)
+    if fields:
+        tc["horizontal_content_list"] = [{"keyname": _cut(k, 5), "value": _cut(v, 30)} for k, v in fields[:6]]
+    if card.link:
+        tc["card_action"] = {"type": 1, "url": card.link}
+    if replace_text is not None:
+        tc["replace_text"] = _cut(replace_text, 10)
+        if not tc["button_list"]:  # button_list is required; replace_text shows it greyed out
+            tc["button_list"] = [{"text": _cut(replace_text, 10), "style": 2, "key": "-"}]
+    return tc
+
+
+def render_textcard(card: Card) -> dict[str, Any]:
+    rows = [*card.lines, *(f"{k}：{v}" for k, v in card.fields)]
+    parts: list[str] = []
+    size = 0
+    for row in rows:  # whole rows only: a cut inside a tag or an entity would show as garbage
+        piece = f'<div class="normal">{html.escape(_cut(row, 120))}</div>'
+        size += len(piece.encode("utf-8"))
+        if size > 512:
+            break
+        parts.append(piece)
+    return {"title": _cut_bytes(card.title, 128), "description": "".join(parts), "url": card.link,
+            "btntxt": "详情"}
+
+
+def render_markdown(card: Card) -> str:
+    out = [f"**{card.title}**", *card.lines]
+    out += [f"> {k}：{v}" for k, v in card.fields]
+    if card.link:
+        out.append(f"[查看详情]({card.link})")
+    return _cut_bytes("\n".join(out), 2048)
+
+
+def new_task_id(card: Card) -> str:
+    prefix = TASK_ID_CHARS.sub("", card.key or "card")[:40] or "card"
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit - 3].decode("utf-8", errors="ignore") + "…"
+
+
+# ---------------------------------------------------------------------------------------------- channel
+
+
+class WeComChannel:
+    """Sends Cards as WeCom app messages; updates a tapped template card when the Card says so."""
+
+    name = "wecom"
+    per_minute = 30  # WeCom drops (silently) more than 30 app messages a minute to one user
+
+    def __init__(self, config: WeComConfig, client: WeComClient) -> None:
+        self.config = config
+        self.client = client
+
+    def send(self, card: Card, address: Address, now: datetime) -> str | None:
+        try:
+            if card.update_ref:
+                return self._update(card, address, now)
+            return self._send(card, address, now)
+        except WeComError as exc:
+            raise DeliveryError(str(exc), exc.retryable, exc.retry_after) from exc
+
+    def _send(self, card: Card, address: Address, now: datetime) -> str | None:
+        data = self.client.post("message/send", render_message(card, address.user, self.config.agent_id), now)
+        if data.get("invaliduser"):
+            raise WeComError(81013, f"invalid user {data['invaliduser']}", retryable=False)
+        return str(data.get("response_code") or data.get("msgid") or "") or None
+
+    def _update(self, card: Card, address: Address, now: datetime) -> str | None:
+        body = {"userids": [address.user], "agentid": self.config.agent_id, "response_code": card.update_ref,
+                "template_card": render_template_card(card, new_task_id(card),
+                                                      None if card.buttons else card.title)}
+        try:
+            self.client.post("message/update_template_card", body, now)
+        except WeComError as exc:
+            if exc.retryable:
+                raise
+            # The code is single-use and lives 72 h: tell the tapper in a new message instead.
+            log.warning("card update for %s failed (%s); sending the outcome as a new message", address.user, exc)
+            return self._send(Card.from_dict({**card.to_dict(), "update_ref": None}), address, now)
+        return card.update_ref
+
+
+# ---------------------------------------------------------------------------------------------- services
+
+
+class WeComContactDirectory:
+    """contacts.ContactDirectory over externalcontact/get (called from the inbound job, never a request)."""
+
+    MAX_PAGES = 10  # follow_user is paged past 500 followers
+
+    def __init__(self, client: WeComClient) -> None:
+        self.client = client
+
+    def lookup(self, external_id: str, rep_platform_id: str) -> contacts.ExternalContact | None:
+        data = self._get(external_id, "")
+        if data is None:
+            return None
+        follow = self._follow_of(data, rep_platform_id, external_id)
+        ext = data.get("external_contact") or {}
+        corp = follow.get("remark_corp_name") or ext.get("corp_full_name") or ext.get("corp_name") or ""
+        name = follow.get("remark") or ext.get("name") or external_id
+        return contacts.ExternalContact(external_id, str(name), str(corp))
+
+    def _follow_of(self, data: dict[str, Any], rep: str, external_id: str) -> dict[str, Any]:
+        """The rep's own follow_user entry (their remark), paging through `next_cursor` if needed."""
+        for _ in range(self.MAX_PAGES):
+            found = next((f for f in data.get("follow_user") or [] if f.get("userid") == rep), None)
+            cursor = str(data.get("next_cursor") or "")
+            if found is not None or not cursor:
+                return found or {}
+            page = self._get(external_id, cursor)
+            if page is None:
+                return {}
+            data = page
+        return {}
+
+    def _get(self, external_id: str, cursor: str) -> dict[str, Any] | None:
+        params = {"external_userid": external_id, **({"cursor": cursor} if cursor else {})}
+        try:
+            return self.client.get("externalcontact/get", params)
+        except WeComError as exc:
+            if exc.retryable:
+                raise contacts.ContactDirectoryUnavailable(str(exc)) from exc
+            log.warning("externalcontact/get %s: %s", external_id, exc)
+            return None
+
+
+def build_channel(settings: Settings, session_factory: sessionmaker[Session]) -> WeComChannel:
+    """The WeCom channel; also gives handlers the contact directory and the archive source."""
+    cfg = settings.wecom
+    channel = WeComChannel(cfg, WeComClient(cfg, session_factory))
+    contact_client = WeComClient(cfg, session_factory, secret=cfg.contact_secret or cfg.secret)
+    contacts.register_directory("wecom", WeComContactDirectory(contact_client))
+    if cfg.archive is not None and cfg.archive.sdk_path:
+        from bot.wecom_archive import finance_sdk_source
+
+        archive.register_source("wecom", lambda: finance_sdk_source(cfg), cfg.archive.batch_size)
+    return channel

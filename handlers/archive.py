@@ -1,0 +1,244 @@
+"""The conversation archive: chats between reps and customers, pulled from an archive source.
+
+Chats with customers never reach the callback; WeCom keeps them in its conversation archive. An
+ArchiveSource (WeCom's Finance SDK in bot/wecom_archive.py, or a file of decrypted messages) hands
+over decrypted messages by seq; `pull_archive` resumes from the last stored seq (the Cursor table)
+and stores each message as an inbound item, so it travels the same pipeline as every other message
+(source="archive") and a message seen twice is stored once (dedupe on msgid).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers.context import Context
+from handlers.events import on_event
+from handlers.model import Card, InboundEvent, InboundMessage
+from storage.common import insert_ignore
+from storage.db import transaction
+from storage.models import Cursor, User
+from storage.queues import store_inbound
+
+log = logging.getLogger(__name__)
+
+# WeCom external contacts' userids start with these (wo: external WeCom users, wm: WeChat users).
+EXTERNAL_PREFIXES = ("wo", "wm")
+MAX_BATCHES_PER_PULL = 20
+PLACEHOLDERS = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "emotion": "[表情]", "file": "[文件]",
+                "location": "[位置]", "link": "[链接]", "weapp": "[小程序]", "card": "[名片]", "revoke": "[撤回]",
+                "meeting_voice_call": "[语音通话]", "voip_doc_share": "[共享文档]"}
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """One archived message by seq; `message` is None when it could not be decrypted (`error` says why)."""
+
+    seq: int
+    message: dict[str, Any] | None
+    error: str = ""
+
+
+class ArchiveUnavailable(Exception):
+    """The archive source cannot be read right now (network, SDK error); the pull is retried."""
+
+
+class ArchiveSource(Protocol):
+    """Decrypted archive messages in seq order."""
+
+    @property
+    def name(self) -> str:
+        """Cursor name: where this source's last seq is kept."""
+        ...
+
+    def fetch(self, after_seq: int, limit: int) -> list[ArchiveRecord]:
+        """Up to `limit` records with seq > after_seq, oldest first; raise ArchiveUnavailable."""
+        ...
+
+
+# platform -> factory of its configured source (registered by bot/, created on first use)
+_source_factories: dict[str, Callable[[], ArchiveSource]] = {}
+_sources: dict[str, ArchiveSource] = {}
+_batch_sizes: dict[str, int] = {}
+_sources_lock = threading.Lock()
+
+
+def register_source(platform: str, make: Callable[[], ArchiveSource] | None, batch_size: int = 1000) -> None:
+    """Configure (or with None, remove) the archive source of a platform; it is built lazily."""
+    with _sources_lock:
+        _sources.pop(platform, None)
+        _batch_sizes[platform] = batch_size
+        if make is None:
+            _source_factories.pop(platform, None)
+        else:
+            _source_factories[platform] = make
+
+
+def source_for(platform: str) -> ArchiveSource | None:
+    with _sources_lock:
+        if platform not in _sources and platform in _source_factories:
+            _sources[platform] = _source_factories[platform]()
+        return _sources.get(platform)
+
+
+@on_event("wecom", "msgaudit_notify")
+def on_archive_ready(ctx: Context, event: InboundEvent) -> list[Card]:
+    """New archived messages are ready: pull them now."""
+    source = source_for(event.platform)
+    if source is None:
+        log.warning("%s msgaudit_notify received but no archive source is configured", event.platform)
+        return []
+    # The pull uses its own short transactions, and this handler leaves ctx.session untouched, so no
+    # database lock is held while the SDK waits on WeCom (SQLite would block every webhook meanwhile).
+    factory = sessionmaker(bind=ctx.session.get_bind(), expire_on_commit=False)
+    report = pull_archive(factory, event.platform, source, ctx.now, _batch_sizes.get(event.platform, 1000))
+    log.info("archive pull after msgaudit_notify: %s", report)
+    return []
+
+
+# ---------------------------------------------------------------------------------------------- pulling
+
+
+@dataclass
+class IngestReport:
+    stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    undecryptable: int = 0
+    last_seq: int | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        extra = f", {self.undecryptable} undecryptable" if self.undecryptable else ""
+        seq = f", cursor at seq {self.last_seq}" if self.last_seq is not None else ""
+        return (f"{self.stored} new messages, {self.duplicates} already stored, "
+                f"{self.skipped} skipped{extra}{seq}")
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+def pull_archive(factory: sessionmaker[Session], platform: str, source: ArchiveSource, now: datetime,
+                 batch_size: int = 1000, max_batches: int = MAX_BATCHES_PER_PULL) -> IngestReport:
+    """Fetch what is new since the stored seq and store it; the cursor moves with the messages."""
+    report = IngestReport()
+    for _ in range(max_batches):
+        with transaction(factory) as session:
+            after = cursor_position(session, source.name)
+        records = source.fetch(after, batch_size)  # outside any transaction: this waits on the network
+        if not records:
+            break
+        with transaction(factory) as session:
+            for record in records:
+                if record.message is None:
+                    log.error("archive seq %s could not be decrypted and is skipped: %s", record.seq, record.error)
+                    report.undecryptable += 1
+            ingest(session, platform, [r.message for r in records if r.message is not None], now, report)
+            report.last_seq = max(r.seq for r in records)
+            advance_cursor(session, source.name, report.last_seq, now)
+        if len(records) < batch_size:
+            break
+    return report
+
+
+def ingest(session: Session, platform: str, messages: Iterable[dict[str, Any]], now: datetime,
+           report: IngestReport | None = None) -> IngestReport:
+    """Store decrypted archive messages as inbound items (a msgid already stored is not stored again)."""
+    report = report if report is not None else IngestReport()
+    members = _member_ids(session, platform)
+    for data in messages:
+        try:
+            msg = archive_message(platform, data, members)
+        except ValueError as exc:
+            report.skip(f"invalid: {exc}")
+            continue
+        if msg is None:
+            report.skip("not a customer chat message")
+            continue
+        if store_inbound(session, platform, msg.dedupe_key, "message", msg.to_dict(), now):
+            report.stored += 1
+        else:
+            report.duplicates += 1
+    return report
+
+
+def archive_message(platform: str, data: dict[str, Any], members: set[str]) -> InboundMessage | None:
+    """An archived message as an InboundMessage, or None for what is not a customer chat message
+    (recalls, switch records, chats between colleagues). Raises ValueError on a malformed record."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("action", "send") != "send":
+        return None
+    msg_id, sender = data.get("msgid"), data.get("from")
+    if not isinstance(msg_id, str) or not msg_id or not isinstance(sender, str) or not sender:
+        raise ValueError("msgid and from are required")
+    room = str(data.get("roomid") or "")
+    tolist = [str(t) for t in data.get("tolist") or []]
+    from_customer = is_external(sender, members)
+    if room:
+        conversation, kind = room, "group"
+    else:
+        peer = sender if from_customer else next((t for t in tolist if is_external(t, members)), None)
+        if peer is None:
+            return None  # colleagues talking to each other: not a customer conversation
+        conversation, kind = peer, "single"
+    return InboundMessage(
+        platform=platform, sender=sender, conversation=conversation, text=message_text(data), msg_id=msg_id,
+        time=_msg_time(data.get("msgtime")), from_customer=from_customer, conversation_type=kind,
+        source="archive", msg_type=str(data.get("msgtype") or "text"),
+    )
+
+
+def is_external(user_id: str, members: set[str]) -> bool:
+    """A customer (external contact), not a member of the org: by WeCom's id prefix, unless the id
+    belongs to someone in the directory (an employee's userid may happen to start with "wo")."""
+    return user_id.startswith(EXTERNAL_PREFIXES) and user_id not in members
+
+
+def message_text(data: dict[str, Any]) -> str:
+    msg_type = str(data.get("msgtype") or "text")
+    body = data.get(msg_type)
+    if msg_type in ("text", "markdown") and isinstance(body, dict):
+        return str(body.get("content") or "")
+    label = PLACEHOLDERS.get(msg_type, f"[{msg_type}]")
+    if isinstance(body, dict):
+        detail = body.get("title") or body.get("filename") or body.get("address") or ""
+        if detail:
+            return f"{label} {detail}"
+    return label
+
+
+def _msg_time(value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise ValueError(f"msgtime {value!r} is not a time in milliseconds") from None
+
+
+def _member_ids(session: Session, platform: str) -> set[str]:
+    column = {"wecom": User.wecom_userid, "dingtalk": User.dingtalk_userid}.get(platform, User.id)
+    return {v for v in session.scalars(select(column)) if v}
+
+
+# ---------------------------------------------------------------------------------------------- cursor
+
+
+def cursor_position(session: Session, name: str) -> int:
+    row = session.get(Cursor, name)
+    return row.position if row is not None else 0
+
+
+def advance_cursor(session: Session, name: str, position: int, now: datetime) -> None:
+    """Move the cursor forward (never back: two pulls racing both end at the furthest seq)."""
+    if insert_ignore(session, Cursor, dict(name=name, position=position, updated_at=now), ["name"]):
+        return
+    session.execute(update(Cursor).where(Cursor.name == name, Cursor.position < position)
+                    .values(position=position, updated_at=now))
