@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bot.config import Settings, load_settings
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, open_runtime, optional_module
 from handlers.model import InboundEvent, InboundMessage
 from storage.common import utcnow
 from storage.db import transaction
@@ -79,13 +78,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 
 def _init_platform(app: Flask, module_name: str) -> None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return
-    module.init_app(app, app.extensions["salesbot"])
+    module = optional_module(module_name)
+    if module is not None:
+        module.init_app(app, app.extensions["salesbot"])
 
 
 def healthz() -> tuple[Response, int]:

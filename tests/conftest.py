@@ -7,7 +7,8 @@ import os
 import shutil
 import textwrap
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,20 @@ from storage.db import make_engine, make_session_factory, upgrade
 from storage.models import Base
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """The tests' clock: fixed until a test moves it."""
+
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
 PG_URL = os.environ.get("SALESBOT_TEST_DATABASE_URL")
 
 USERS_TOML = """

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from bot.dingtalk_sign import robot_sign
 from bot.runtime import Runtime
 from scheduler.delivery import DeliveryReport, deliver_due
 from scheduler.inbound import process_inbound
-from tests.conftest import NOW
+from tests.conftest import NOW, Clock
 from tests.fakes.dingtalk import FakeDingTalkServer
 
 APP_KEY = "ding6ccabc44d2c8d38b"
@@ -36,18 +35,6 @@ AGENT_ID = 4242
 ROBOT_CODE = "dingsalesbotrobot"
 
 
-@dataclass
-class Clock:
-    """The tests' clock: fixed until a test moves it."""
-
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +27,7 @@ from bot.wecom_crypto import WeComCrypto
 from handlers import archive, contacts
 from scheduler.delivery import DeliveryReport, deliver_due
 from scheduler.inbound import process_inbound
-from tests.conftest import NOW
+from tests.conftest import Clock
 from tests.fakes.wecom import FakeWeComServer
 
 VECTORS = json.loads((Path(__file__).parents[1] / "data" / "wecom_vectors.json").read_text(encoding="utf-8"))
@@ -40,18 +39,6 @@ APP_SECRET = "fake-app-secret"
 CONTACT_SECRET = "fake-contact-secret"
 
 
-@dataclass
-class Clock:
-    """The tests' clock: fixed until a test moves it."""
-
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def wecom_toml(api_base: str, timeout: float = 2.0, extra: str = "") -> str:
