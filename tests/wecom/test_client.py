@@ -57,8 +57,9 @@ def test_revoked_token_is_refetched_once(channel, fake_wecom):
     assert len(fake_wecom.sent()) == 2
 
 
-def test_persistent_token_rejection_refetches_only_once(channel, fake_wecom):
-    fake_wecom.fail("message/send", 42001, times=10)
+@pytest.mark.parametrize("errcode", [40014, 42001])
+def test_persistent_token_rejection_refetches_only_once(channel, fake_wecom, errcode):
+    fake_wecom.fail("message/send", errcode, times=10)
     with pytest.raises(DeliveryError) as err:
         channel.send(INFO, TO, NOW)
     assert err.value.retryable
@@ -103,6 +104,40 @@ def test_every_call_has_a_timeout(runtime, fake_wecom):
     with pytest.raises(DeliveryError, match="no answer within") as err:
         channel.send(INFO, TO, NOW)
     assert err.value.retryable
+
+
+def test_gettoken_has_the_timeout_too(runtime, fake_wecom):
+    from dataclasses import replace
+
+    cfg = replace(runtime.settings.wecom, timeout_seconds=0.2)
+    fake_wecom.slow("gettoken", 1.0)
+    with pytest.raises(DeliveryError, match="gettoken: no answer within") as err:
+        WeComChannel(cfg, WeComClient(cfg, runtime.factory)).send(INFO, TO, NOW)
+    assert err.value.retryable
+
+
+def test_app_and_contact_secrets_have_their_own_shared_tokens(runtime, fake_wecom):
+    from sqlalchemy import func, select
+
+    from storage.models import PlatformToken
+
+    cfg = runtime.settings.wecom
+    WeComChannel(cfg, WeComClient(cfg, runtime.factory)).send(INFO, TO, NOW)
+    fake_wecom.contacts["wmX"] = {"external_contact": {"name": "李明"}, "follow_user": []}
+    WeComClient(cfg, runtime.factory, secret=cfg.contact_secret).get("externalcontact/get",
+                                                                     {"external_userid": "wmX"}, NOW)
+    assert [r.query["corpsecret"] for r in fake_wecom.calls("gettoken")] == ["fake-app-secret",
+                                                                            "fake-contact-secret"]
+    [send], [lookup] = fake_wecom.calls("message/send"), fake_wecom.calls("externalcontact/get")
+    assert send.query["access_token"] != lookup.query["access_token"]
+    with runtime.factory() as s:
+        assert s.scalar(select(func.count()).select_from(PlatformToken)) == 2
+
+
+def test_http_client_error_is_not_retried(client, fake_wecom):
+    with pytest.raises(WeComError, match="HTTP 404") as err:
+        client.get("no/such/api", now=NOW)
+    assert not err.value.retryable
 
 
 def test_unknown_user_is_not_retried(channel, fake_wecom):
