@@ -15,8 +15,7 @@ from bot.config import Settings, load_settings
 from bot.runtime import Runtime, open_runtime, optional_module
 from handlers.model import InboundEvent, InboundMessage
 from storage.common import utcnow
-from storage.db import transaction
-from storage.queues import store_inbound, store_inbound_many
+from storage.queues import store_inbound_many
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +37,15 @@ class AppState:
 
     def accept(self, item: InboundMessage | InboundEvent) -> bool:
         """Store an inbound item durably before the platform is answered; False for a repeat."""
-        kind = "message" if isinstance(item, InboundMessage) else "event"
-        with transaction(self.runtime.factory) as session:
-            stored = store_inbound(session, item.platform, item.dedupe_key, kind, item.to_dict(), self.clock())
-        if stored:
-            self.on_stored()
-        return stored
+        return self.accept_many([item])[0]
 
     def accept_many(self, items: Sequence[InboundMessage | InboundEvent]) -> list[bool]:
         """accept() for several items in one transaction (a web worker's group commit); one result each."""
         rows = [(i.platform, i.dedupe_key, "message" if isinstance(i, InboundMessage) else "event", i.to_dict())
                 for i in items]
-        with transaction(self.runtime.factory) as session:
-            stored = store_inbound_many(session, rows, self.clock())
+        # A plain connection, not an ORM session: this is the hot path of every webhook.
+        with self.runtime.engine.begin() as conn:
+            stored = store_inbound_many(conn, rows, self.clock())
         if any(stored):
             self.on_stored()
         return stored

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,8 @@ class InboundMessage:
     msg_type: str = "text"
 
     def to_dict(self) -> dict[str, Any]:
-        return _dump(asdict(self))
+        # shallow on purpose (asdict deep-copies): every field is a plain value; this runs per webhook
+        return _dump({f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InboundMessage:

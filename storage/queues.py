@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, lambda_stmt, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from storage.common import insert_ignore
@@ -27,7 +28,7 @@ def store_inbound(session: Session, platform: str, dedupe_key: str, kind: str, p
     return insert_ignore(session, InboundItem, values, ["platform", "dedupe_key"])
 
 
-def store_inbound_many(session: Session, items: list[tuple[str, str, str, dict[str, Any]]], now: datetime) -> list[bool]:
+def store_inbound_many(conn: Connection, items: list[tuple[str, str, str, dict[str, Any]]], now: datetime) -> list[bool]:
     """store_inbound for several (platform, dedupe_key, kind, payload) with one statement: a web worker's
     group commit. Per item: False when already stored, or repeated earlier in the batch."""
     first: dict[tuple[str, str], int] = {}
@@ -38,8 +39,8 @@ def store_inbound_many(session: Session, items: list[tuple[str, str, str, dict[s
             first[key] = i
             rows.append(dict(platform=key[0], dedupe_key=key[1], kind=kind, payload=payload, received_at=now,
                              status="pending", available_at=now, attempts=0))
-    stmt = _STORE_MANY[session.get_bind().dialect.name]
-    inserted = {(p, k) for p, k in session.connection().execute(stmt, rows)}
+    stmt = _STORE_MANY[conn.dialect.name]
+    inserted = {(p, k) for p, k in conn.execute(stmt, rows)}
     return [(p, k[:255]) in inserted and first[(p, k[:255])] == i for i, (p, k, _, _) in enumerate(items)]
 
 
