@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import create_app
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime, SettingsHolder, sync_directory
 from handlers.context import Context
@@ -175,3 +178,19 @@ def session(factory: sessionmaker[Session]) -> Iterator[Session]:
 @pytest.fixture
 def ctx(runtime: Runtime, session: Session) -> Context:
     return Context(session, runtime.settings, NOW)
+
+
+# The web edge as the platform tests drive it: the app on this test's runtime and clock.
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(runtime: Runtime, clock: Clock) -> Flask:
+    return create_app(runtime=runtime, clock=clock)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

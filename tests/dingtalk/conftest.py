@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.app import create_app
 from bot.channels import ConsoleChannel
 from bot.config import Settings, load_settings
 from bot.dingtalk import DingTalkChannel
@@ -24,7 +22,7 @@ from bot.dingtalk_sign import robot_sign
 from bot.runtime import Runtime
 from scheduler.delivery import DeliveryReport, deliver_due
 from scheduler.inbound import process_inbound
-from tests.conftest import NOW, Clock
+from tests.conftest import NOW
 from tests.fakes.dingtalk import FakeDingTalkServer
 
 APP_KEY = "ding6ccabc44d2c8d38b"
@@ -62,21 +60,6 @@ timeout_seconds = {timeout}
 def settings(write_config: Callable[..., Path], fake_dingtalk: FakeDingTalkServer) -> Settings:
     """The shared test directory and rules, with DingTalk pointed at the fake."""
     return load_settings(write_config(dingtalk_toml(fake_dingtalk.url)), environ={})
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(runtime: Runtime, clock: Clock) -> Flask:
-    return create_app(runtime=runtime, clock=clock)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

@@ -14,11 +14,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from bot.app import create_app
 from bot.channels import ConsoleChannel
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime
@@ -57,11 +55,6 @@ timeout_seconds = {timeout}
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def fake_wecom() -> Iterator[FakeWeComServer]:
     with FakeWeComServer(corp_id=CORP_ID, secrets=(APP_SECRET, CONTACT_SECRET)) as fake:
         yield fake
@@ -79,16 +72,6 @@ def channels(runtime: Runtime) -> Iterator[dict[str, Any]]:
     yield {"console": ConsoleChannel(), "wecom": build_channel(runtime.settings, runtime.factory)}
     contacts.register_directory("wecom", None)
     archive.register_source("wecom", None)
-
-
-@pytest.fixture
-def app(runtime: Runtime, clock: Clock) -> Flask:
-    return create_app(runtime=runtime, clock=clock)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture
