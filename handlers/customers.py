@@ -6,13 +6,14 @@ from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Card, InboundMessage
 from handlers.timefmt import local_time
-from storage import audit, directory
+from storage import audit, directory, risks
 from storage import customers as repo
 from storage.models import Customer, User
 
 STAGES = {"lead": "线索", "qualified": "已确认需求", "proposal": "方案/报价", "negotiation": "谈判",
           "won": "赢单", "lost": "输单"}
 STATUSES = {"active": "跟进中", "public": "公海", "closed": "已关闭"}
+APPROVAL_KINDS = {"quote": "报价", "contract": "合同"}
 
 
 def customer_for(ctx: Context, msg: InboundMessage, user: User | None) -> Customer | None:
@@ -112,7 +113,11 @@ def describe(ctx: Context, customer: Customer) -> list[str]:
     lines += [f"· {t.code} {t.title}" for t in todos[:5]]
     approvals = repo.open_approvals(ctx.session, customer.id)
     lines.append(f"进行中的审批：{len(approvals)} 项")
-    lines += [f"· {a.code} {a.kind} {a.amount}" for a in approvals[:5]]
+    lines += [f"· {a.code} {APPROVAL_KINDS.get(a.kind, a.kind)} ￥{a.amount:,.0f}" for a in approvals[:5]]
+    open_risks = [r for r in risks.for_customer(ctx.session, customer.id) if r.status == "open"]
+    if open_risks:
+        lines.append(f"未关闭的风险：{len(open_risks)} 项")
+        lines += [f"· {r.code} {r.label}「{r.keyword}」（{local_time(r.last_hit_at)}）" for r in open_risks[:5]]
     return lines
 
 
