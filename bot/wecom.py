@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -46,7 +46,7 @@ def init_app(app: Flask, app_state: AppState) -> None:
 # ---------------------------------------------------------------------------------------------- callback
 
 
-def callback() -> Response:
+def callback() -> Response | tuple[Response, int]:
     """GET: URL verification (answer the decrypted echostr). POST: store a message or event, answer 200."""
     st = state()
     cfg = st.settings.wecom
@@ -145,9 +145,11 @@ def _write(st: AppState, batch: list[_Pending]) -> None:
         pending.done = True
 
 
-def _refuse(status: int, reason: str) -> Response:
+def _refuse(status: int, reason: str) -> tuple[Response, int]:
+    """Refusals are short JSON like every other error of the service (never a traceback)."""
     log.warning("wecom callback refused with %s: %s", status, reason)
-    return Response(reason + "\n", status=status, mimetype="text/plain")
+    return jsonify(error={400: "bad_request", 403: "forbidden", 404: "not_found"}.get(status, "error"),
+                   message=reason), status
 
 
 def _read_body() -> bytes:

@@ -75,6 +75,7 @@ def test_forged_signature_is_403(sender, runtime):
     assert sender.text("zhangsan", "你好", "7004").status_code == 200
     resp = sender.post_xml(text_xml("zhangsan", "伪造", "7005", sender.clock()), msg_signature="0" * 40)
     assert resp.status_code == 403
+    assert resp.json["error"] == "forbidden" and b"Traceback" not in resp.data
     assert len(stored(runtime)) == 1
 
 
