@@ -52,3 +52,20 @@ def test_a_bad_config_is_refused_with_its_problems(write_config, tmp_path, capsy
     assert main(["rules", "test", "--config", str(config), str(sample)]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "scan.cooldown_hours: must be a number" in captured.err
+
+
+def test_rules_test_meets_the_quality_bar_on_the_public_labelled_set(tmp_path, capsys):
+    """The admin's tool itself, run on the shared labelled set with its rules file as the config."""
+    from pathlib import Path
+
+    data = Path(__file__).parents[1] / "data"
+    labelled = [json.loads(line) for line in (data / "keyword_eval_public.jsonl").read_text(encoding="utf-8").splitlines()]
+    sample = tmp_path / "chat.txt"
+    sample.write_text("".join(item["text"] + "\n" for item in labelled), encoding="utf-8")
+    assert main(["rules", "test", "--config", str(data / "keyword_rules.toml"), str(sample)]) == 0
+    fired = [set(json.loads(line)["rules"]) for line in capsys.readouterr().out.splitlines()]
+    expected = [set(item["rules"]) for item in labelled]
+    true_pos = sum(len(f & e) for f, e in zip(fired, expected, strict=True))
+    precision = true_pos / sum(len(f) for f in fired)
+    recall = true_pos / sum(len(e) for e in expected)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
