@@ -31,8 +31,13 @@ def process_inbound(factory: sessionmaker[Session], settings: Settings, now: dat
         try:
             with transaction(factory) as session:
                 _handle(Context(session, settings, now), kind, payload)
-                _mark(session, item_id, worker, status="done", processed_at=now, error=None)
+                if not _mark(session, item_id, worker, status="done", processed_at=now, error=None):
+                    raise ClaimLost(item_id)
             done += 1
+        except ClaimLost:
+            # A batch can outlast the lease: another worker took this item over, so this worker's
+            # work on it is rolled back (the item is handled once, by the holder of the claim).
+            log.warning("inbound item %s: claim lost to another worker; its work here was rolled back", item_id)
         except Exception as exc:
             log.exception("inbound item %s failed (attempt %d)", item_id, attempts)
             _retry_later(factory, item_id, worker, attempts, now, repr(exc))
@@ -46,9 +51,17 @@ def _handle(ctx: Context, kind: str, payload: dict) -> None:
         handle_event(ctx, InboundEvent.from_dict(payload))
 
 
-def _mark(session: Session, item_id: int, worker: str, **values: object) -> None:
-    session.execute(update(InboundItem).where(InboundItem.id == item_id, InboundItem.claimed_by == worker)
-                    .values(claimed_by=None, **values))
+class ClaimLost(Exception):
+    """This worker's claim on an inbound item was taken over by another worker."""
+
+
+def _mark(session: Session, item_id: int, worker: str, **values: object) -> bool:
+    """Update an item this worker holds (the row stays locked until commit); False if it no longer does."""
+    result = session.execute(update(InboundItem)
+                             .where(InboundItem.id == item_id, InboundItem.claimed_by == worker,
+                                    InboundItem.status == "pending")
+                             .values(claimed_by=None, **values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _retry_later(factory: sessionmaker[Session], item_id: int, worker: str, attempts: int, now: datetime,
