@@ -94,6 +94,19 @@ def _refuse_oversized() -> None:
         raise RequestEntityTooLarge(f"request body over {limit} bytes")
 
 
+def read_body() -> bytes:
+    """The request body, refusing more than [server] max_body_bytes (413) also when no Content-Length was
+    sent: werkzeug's get_data silently cuts a chunked body at the limit."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    chunks, size = [], 0
+    while chunk := request.stream.read(65536):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge(f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _http_error(exc: HTTPException) -> tuple[Response, int]:
     code = exc.code or 500
     return jsonify(error=(exc.name or "error").lower().replace(" ", "_"), message=exc.description), code

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import read_body
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
 from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
@@ -68,7 +69,7 @@ def robot_view(state: AppState) -> tuple[Response, int]:
         log.warning("dingtalk robot request refused: %s", exc)
         abort(403, "bad or missing DingTalk signature")
     try:
-        msg = robot_message(_json_body(request.get_data()), state.clock())
+        msg = robot_message(_json_body(read_body()), state.clock())
     except MalformedRequest as exc:
         log.warning("dingtalk robot request malformed: %s", exc)
         abort(400, str(exc))
@@ -86,7 +87,7 @@ def events_view(state: AppState) -> tuple[Response, int]:
     args = request.args
     try:
         payload = crypto.decrypt(args.get("msg_signature") or args.get("signature"), args.get("timestamp"),
-                                 args.get("nonce"), request.get_data())
+                                 args.get("nonce"), read_body())
         event = http_event(payload, state.clock())
     except BadSignature as exc:
         log.warning("dingtalk event refused: %s", exc)
