@@ -20,9 +20,8 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot.app import AppState, state
+from bot.app import AppState, read_body, state
 from bot.config import Settings, WeComConfig
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
@@ -63,7 +62,7 @@ def callback() -> Response | tuple[Response, int]:
             plain = crypto.check_url(signature, timestamp, nonce, _arg("echostr"))
             _check_fresh(timestamp, st.clock())
             return Response(plain, mimetype="text/plain")
-        fields = crypto.open_envelope(_read_body(), signature, timestamp, nonce)
+        fields = crypto.open_envelope(read_body(), signature, timestamp, nonce)
         _check_fresh(timestamp, st.clock())
         item = to_inbound(fields)
     except SignatureError as exc:
@@ -150,19 +149,6 @@ def _refuse(status: int, reason: str) -> tuple[Response, int]:
     log.warning("wecom callback refused with %s: %s", status, reason)
     return jsonify(error={400: "bad_request", 403: "forbidden", 404: "not_found"}.get(status, "error"),
                    message=reason), status
-
-
-def _read_body() -> bytes:
-    """The body, refusing more than [server] max_body_bytes also when no Content-Length was sent
-    (werkzeug's get_data would silently cut a chunked body at the limit)."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    chunks, size = [], 0
-    while chunk := request.stream.read(65536):
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise RequestEntityTooLarge(f"request body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _arg(name: str) -> str:

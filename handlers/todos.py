@@ -153,7 +153,8 @@ def complete_todo(call: CommandCall) -> list[Card]:
     refusal = _why_not_complete(ctx, user, todo)
     if refusal:
         return [call.reply("无法完成", refusal)]
-    repo.close(ctx.session, todo, ctx.now, user.id)
+    if not repo.close(ctx.session, todo, ctx.now, user.id):
+        return [call.reply("无需处理", f"{todo.code} 刚刚已被标记完成。")]
     cards = [call.reply("待办已完成", f"{todo.code} {todo.title} 已标记完成。", key=todo.code)]
     if todo.owner_id != user.id:
         cards.append(Card(title="你的待办已被完成", lines=(f"{user.name} 已将 {todo.code} {todo.title} 标记完成。",),

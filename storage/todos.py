@@ -50,10 +50,19 @@ def claimable(session: Session, role: str) -> list[Todo]:
     return list(session.scalars(stmt.order_by(*_BY_DUE)))
 
 
-def close(session: Session, todo: Todo, at: datetime, actor: str) -> None:
-    """Mark done: nothing left to escalate."""
-    audit.set_field(session, todo, "status", "done", at, actor)
-    todo.done_at, todo.done_by, todo.next_check_at = at, actor, None
+def close(session: Session, todo: Todo, at: datetime, actor: str) -> bool:
+    """Mark done (nothing left to escalate); False if it was no longer open (closed meanwhile)."""
+    result = session.execute(
+        update(Todo)
+        .where(Todo.id == todo.id, Todo.status == "open")
+        .values(status="done", done_at=at, done_by=actor, next_check_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(todo)
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    audit.record(session, at, actor, "todo", todo.id, "status", "open", "done")
+    return True
 
 
 def claim(session: Session, todo: Todo, user_id: str, at: datetime) -> bool:
