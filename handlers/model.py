@@ -47,7 +47,11 @@ class InboundMessage:
         return f"msg:{self.msg_id}"
 
     def reply_address(self) -> Address:
-        """Where a reply to this message goes: back to the sender on the same platform."""
+        """Where a reply to this message goes: back to the sender on the same platform. A command typed
+        in a group is answered one-to-one: customers may be in the group, and replies carry internal
+        figures (amounts, approvals, response packs)."""
+        if self.conversation_type == "group":
+            return Address(self.platform, self.sender)
         return Address(self.platform, self.sender, self.reply_webhook, self.reply_webhook_expires)
 
 

@@ -9,8 +9,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from handlers import outbox
 from handlers.context import Context
-from handlers.model import InboundEvent, InboundMessage
+from handlers.model import Card, InboundEvent, InboundMessage
 from handlers.pipeline import handle_event, handle_message, load_command_modules
 from storage.db import transaction
 from storage.models import InboundItem
@@ -40,7 +41,7 @@ def process_inbound(factory: sessionmaker[Session], settings: Settings, now: dat
             log.warning("inbound item %s: claim lost to another worker; its work here was rolled back", item_id)
         except Exception as exc:
             log.exception("inbound item %s failed (attempt %d)", item_id, attempts)
-            _retry_later(factory, item_id, worker, attempts, now, repr(exc))
+            _retry_later(factory, item_id, worker, attempts, now, repr(exc), settings, kind, payload)
     return done
 
 
@@ -65,10 +66,23 @@ def _mark(session: Session, item_id: int, worker: str, **values: object) -> bool
 
 
 def _retry_later(factory: sessionmaker[Session], item_id: int, worker: str, attempts: int, now: datetime,
-                 error: str) -> None:
+                 error: str, settings: Settings, kind: str, payload: dict) -> None:
     with transaction(factory) as session:
         if attempts >= MAX_ATTEMPTS:
             log.error("inbound item %s given up after %d attempts: %s", item_id, attempts, error)
-            _mark(session, item_id, worker, status="failed", error=error, processed_at=now)
+            if _mark(session, item_id, worker, status="failed", error=error, processed_at=now):
+                _tell_sender_it_failed(Context(session, settings, now), kind, payload)
         else:
             _mark(session, item_id, worker, error=error, available_at=now + timedelta(seconds=30 * 2 ** attempts))
+
+
+def _tell_sender_it_failed(ctx: Context, kind: str, payload: dict) -> None:
+    """Someone who typed to the bot hears that it failed, rather than nothing at all."""
+    if kind != "message":
+        return
+    msg = InboundMessage.from_dict(payload)
+    if msg.from_customer or msg.source not in ("app", "robot"):
+        return
+    card = Card(title="处理失败", lines=(f"你发送的「{msg.text[:30]}」多次处理失败，已记录并通知管理员排查。",
+                                       "请稍后重试；如果仍然不行，请联系管理员。"), reply_to=msg.reply_address())
+    outbox.post(ctx, [card])

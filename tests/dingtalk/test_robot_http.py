@@ -59,7 +59,11 @@ def test_group_linked_then_customer_words_land_on_the_customer(client, runtime, 
         assert conv.title == "华为项目群"
         # linking a group does not change the rep's one-to-one current customer
         assert s.get(User, "zhangsan").current_customer_id is None
-    assert "本群的消息将记入该客户的时间线" in fake_dingtalk.calls("/robot/sendBySession")[0].markdown["text"]
+    # the reply goes to the rep one-to-one: customers in the group never see the bot's internal answers
+    [reply] = fake_dingtalk.calls("/v1.0/robot/oToMessages/batchSend")
+    assert reply.json["userIds"] == ["ding_zhangsan"]
+    assert "本群的消息将记入该客户的时间线" in reply.markdown["text"]
+    assert fake_dingtalk.calls("/robot/sendBySession") == []
 
     at = NOW + timedelta(minutes=10)
     words = robot_payload("你们的价格太贵了，我们在考虑别家", "g2", staff_id=None, sender_id="$:LWCP_v1:$cust",
@@ -75,8 +79,10 @@ def test_group_linked_then_customer_words_land_on_the_customer(client, runtime, 
         assert typed.customer_id == customer.id and typed.sender_user_id == "zhangsan"
         assert s.get(Customer, customer.id).last_activity_at == at
     assert scanned == [("华为技术有限公司", "你们的价格太贵了，我们在考虑别家")]
-    # no "note saved" receipts in a group: the only message out is the link reply
-    assert len(fake_dingtalk.calls("/robot/sendBySession")) == 1
+    # no "note saved" receipts in a group, and nothing ever posted into the group: the only message out
+    # is the private link reply
+    assert len(fake_dingtalk.calls("/v1.0/robot/oToMessages/batchSend")) == 1
+    assert fake_dingtalk.calls("/robot/sendBySession") == []
 
 
 def test_a_card_reaches_the_rep_one_to_one(runtime, channel, fake_dingtalk):
