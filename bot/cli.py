@@ -109,15 +109,31 @@ def start_worker(runtime: Runtime) -> tuple[object, object]:
 
 def _config_reloader(runtime: Runtime, clock: Callable[[], datetime] | None = None) -> Callable[[], None]:
     def reload() -> None:
+        before = runtime.settings
         fresh, error = runtime.holder.reload_if_changed()
         if fresh is not None:
             sync_directory(runtime)
+            _rebuild_channels_if_needed(runtime, before, fresh)
         elif error is not None:  # the previous config stays in force; admins get a card saying why
             from handlers.admin import report_config_error
 
             report_config_error(runtime.factory, runtime.settings, error, (clock or _utcnow)())
 
     return reload
+
+
+def _rebuild_channels_if_needed(runtime: Runtime, before: Settings, fresh: Settings) -> None:
+    """New or changed platform credentials take effect without a restart (the worker holds this dict)."""
+    if fresh.database != before.database:
+        log.warning("[database] changed in %s: restart salesbot for it to take effect", fresh.source)
+    if (fresh.wecom, fresh.dingtalk) == (before.wecom, before.dingtalk):
+        return
+    from bot.channels import build_channels
+
+    channels = build_channels(fresh, runtime.factory)
+    runtime.channels.clear()
+    runtime.channels.update(channels)
+    log.info("platform settings changed: channels now %s", ", ".join(sorted(channels)))
 
 
 def _utcnow() -> datetime:

@@ -86,3 +86,25 @@ def test_the_engine_is_rebuilt_only_when_rules_or_scan_change(runtime):
     assert engine_for(fewer).rules_fired("友商便宜") == ["price_cut"]
     stricter = replace(settings, scan=replace(settings.scan, negations=(*settings.scan.negations, "别")))
     assert engine_for(stricter) is not engine
+
+
+def test_platform_credentials_added_while_running_take_effect(flow):
+    runtime, reload = flow.runtime, _config_reloader(flow.runtime, clock=lambda: NOW)
+    runtime.channels.update({"console": object()})
+    channels = runtime.channels  # the dict the running worker holds
+    path = Path(runtime.settings.source)
+    key = "a" * 43
+    path.write_text(path.read_text(encoding="utf-8") + f'\n[wecom]\ncorp_id = "ww1"\nagent_id = 1\nsecret = "s"\n'
+                    f'token = "t"\nencoding_aes_key = "{key}"\napi_base = "http://127.0.0.1:9/cgi-bin/"\n',
+                    encoding="utf-8")
+    mtime = path.stat().st_mtime + 10
+    os.utime(path, (mtime, mtime))
+    try:
+        reload()
+        assert runtime.settings.wecom.enabled
+        assert channels is runtime.channels and set(channels) == {"console", "wecom"}
+    finally:  # building the WeCom channel registers its contact directory and archive source
+        from handlers import archive, contacts
+
+        contacts.register_directory("wecom", None)
+        archive.register_source("wecom", None)
