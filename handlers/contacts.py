@@ -24,7 +24,9 @@ from handlers.commands import CommandCall, router
 from handlers.context import Context
 from handlers.events import on_event
 from handlers.model import Card, InboundEvent, InboundMessage
-from storage import audit, directory
+from handlers.risk import CONTACT_DELETED
+from handlers.timefmt import local_time
+from storage import audit, directory, risks
 from storage import customers as repo
 from storage.models import AuditEntry, Customer, User
 
@@ -184,16 +186,22 @@ def customer_removed_rep(ctx: Context, change: ContactChange) -> list[Card]:
     actor = _actor(rep, change)
     name = customer.name if customer else placeholder_name(change.external_id)
     rep_name = rep.name if rep else change.rep_platform_id
+    code = ""
     if customer is not None:
         audit.record(ctx.session, ctx.now, actor, "customer", customer.id, "contact_deleted_by_customer",
                      None, rep.id if rep else change.rep_platform_id)
+        # on the customer's record like any other risk (客户 lists it; it counts among earlier cases)
+        event = risks.add_event(ctx.session, customer_id=customer.id, rule=CONTACT_DELETED,
+                                label="客户删除联系人", severity="high", keyword="删除联系人",
+                                text=f"客户把 {rep_name} 从联系人中删除了", message_id=None, at=ctx.now)
+        code = f"　编号：{event.code}"
     manager = directory.manager_of(ctx.session, rep)
     recipients = (manager.id,) if manager else ((rep.id,) if rep else ())
     return [Card(
         title=f"风险：客户删除了{rep_name}",
-        lines=(f"客户「{name}」把 {rep_name} 从联系人中删除了，可能已不再考虑合作。",
+        lines=(f"客户「{name}」把 {rep_name} 从联系人中删除了，可能已不再考虑合作。{code}",
                "建议：尽快通过其他渠道了解原因，必要时由主管或其他同事重新联系客户。"),
-        fields=(("客户", name), ("销售", rep_name), ("时间", _local(change.time))),
+        fields=(("客户", name), ("销售", rep_name), ("时间", local_time(change.time, "%Y-%m-%d %H:%M"))),
         recipients=recipients, key=f"customer:{customer.id}" if customer else None,
         dedupe_key=f"contact-deleted:{change.dedupe_key}",
     )]
@@ -248,10 +256,6 @@ def _latest_follower(ctx: Context, customer: Customer, exclude: str) -> str | No
 
 def _actor(rep: User | None, change: ContactChange) -> str:
     return rep.id if rep else f"{change.platform}:{change.rep_platform_id}"
-
-
-def _local(at: datetime) -> str:
-    return (at + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")  # reps read China time
 
 
 _CHANGES: dict[str, Callable[[Context, ContactChange], list[Card]]] = {

@@ -192,6 +192,13 @@ def outcome_of(customer: Customer) -> str:
     return f"{status}（当前阶段：{stage}）"
 
 
+# Risks raised by platform events rather than keyword rules: rule name -> the advice shown by 应对.
+CONTACT_DELETED = "contact_deleted"
+SYSTEM_RISKS = {
+    CONTACT_DELETED: "尽快通过电话等其他渠道了解客户删除联系人的原因；必要时由主管或其他同事重新联系客户。",
+}
+
+
 def rule_named(settings: Settings, name: str) -> RuleConfig | None:
     return next((r for r in settings.rules if r.name == name), None)
 
@@ -328,6 +335,17 @@ def _above(ctx: Context, user: User, below: User) -> bool:
     return any(m.id == user.id for m in managers_of(ctx, below))
 
 
+def _what_and_advice(ctx: Context, event: RiskEvent, rule: RuleConfig | None) -> list[str]:
+    """What happened (the customer's words, or the platform event) and the advice for it."""
+    if event.rule in SYSTEM_RISKS:  # raised by a platform event, not by the customer's words
+        return [f"情况：{event.text}", f"建议应对：{SYSTEM_RISKS[event.rule]}"]
+    spans = spans_of(ctx.settings, event.rule, event.keyword, event.text)
+    words = f"客户原话：「{quote_words(event.text, spans)}」"
+    if rule is None:
+        return [words, "建议应对：（该规则已不在配置中）"]
+    return [words, f"建议应对：{rule.advice or '先弄清客户的具体顾虑，再与主管商量对策。'}"]
+
+
 def response_pack(ctx: Context, event: RiskEvent, customer: Customer | None) -> list[str]:
     """The full 应对 pack: the advice, the words, earlier cases and the customer summary."""
     rule = rule_named(ctx.settings, event.rule)
@@ -335,14 +353,8 @@ def response_pack(ctx: Context, event: RiskEvent, customer: Customer | None) -> 
     lines = [
         f"客户：{customer.name}" if customer else "客户：未关联",
         f"级别：{severity}　{_when(event)}",
-        f"客户原话：「{quote_words(event.text, spans_of(ctx.settings, event.rule, event.keyword, event.text))}」",
     ]
-    if rule is not None and rule.advice:
-        lines.append(f"建议应对：{rule.advice}")
-    elif rule is None:
-        lines.append("建议应对：（该规则已不在配置中）")
-    else:
-        lines.append("建议应对：先弄清客户的具体顾虑，再与主管商量对策。")
+    lines += _what_and_advice(ctx, event, rule)
     lines += _case_lines(ctx, event, customer, with_words=True)
     if customer is not None:
         lines.append("客户概况：")

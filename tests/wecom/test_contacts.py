@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from storage import audit
 from storage import customers as repo
-from storage.models import Conversation, Customer, InboundItem
+from storage.models import Conversation, Customer, InboundItem, RiskEvent
 from tests.fakes.wecom import message_text
 from tests.wecom.conftest import run_jobs
 
@@ -95,6 +95,15 @@ def test_customer_deleting_the_rep_raises_a_risk_card_to_the_manager(sender, run
     assert "客户删除了张三" in text and "华为技术有限公司" in text
     customer = customers(runtime)[0]
     assert ("contact_deleted_by_customer", None, "zhangsan") in history(runtime, customer.id)
+    with runtime.factory() as s:  # on the customer's record as a risk, named on the card
+        [event] = s.scalars(select(RiskEvent).where(RiskEvent.customer_id == customer.id)).all()
+    assert (event.rule, event.severity, event.status) == ("contact_deleted", "high", "open")
+    assert event.code in text
+    # the manager asks for the response pack
+    sender.text("lisi", f"应对 {event.code}", "8801")
+    run_jobs(runtime, channels, clock())
+    pack = message_text([b for b in fake_wecom.sent() if b["touser"] == "lisi"][-1])
+    assert "情况：客户把 张三 从联系人中删除了" in pack and "建议应对：尽快通过电话" in pack
 
 
 def test_rep_deleting_the_customer_releases_ownership(sender, runtime, channels, fake_wecom, clock):
