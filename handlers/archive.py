@@ -91,16 +91,28 @@ def source_for(platform: str) -> ArchiveSource | None:
 @on_event("wecom", "msgaudit_notify")
 def on_archive_ready(ctx: Context, event: InboundEvent) -> list[Card]:
     """New archived messages are ready: pull them now."""
-    source = source_for(event.platform)
-    if source is None:
+    report = pull_configured(ctx, event.platform)
+    if report is None:
         log.warning("%s msgaudit_notify received but no archive source is configured", event.platform)
-        return []
-    # The pull uses its own short transactions, and this handler leaves ctx.session untouched, so no
-    # database lock is held while the SDK waits on WeCom (SQLite would block every webhook meanwhile).
-    factory = sessionmaker(bind=ctx.session.get_bind(), expire_on_commit=False)
-    report = pull_archive(factory, event.platform, source, ctx.now, _batch_sizes.get(event.platform, 1000))
-    log.info("archive pull after msgaudit_notify: %s", report)
+    else:
+        log.info("archive pull after msgaudit_notify: %s", report)
     return []
+
+
+def configured_platforms() -> list[str]:
+    with _sources_lock:
+        return sorted(_source_factories)
+
+
+def pull_configured(ctx: Context, platform: str) -> IngestReport | None:
+    """Pull the platform's configured archive source from its stored seq; None if none is configured."""
+    source = source_for(platform)
+    if source is None:
+        return None
+    # The pull uses its own short transactions, and leaves ctx.session untouched, so no database lock
+    # is held while the SDK waits on WeCom (SQLite would block every webhook meanwhile).
+    factory = sessionmaker(bind=ctx.session.get_bind(), expire_on_commit=False)
+    return pull_archive(factory, platform, source, ctx.now, _batch_sizes.get(platform, 1000))
 
 
 # ---------------------------------------------------------------------------------------------- pulling

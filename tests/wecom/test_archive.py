@@ -163,6 +163,19 @@ def test_msgaudit_notify_pulls_and_resumes_from_the_stored_seq(sender, runtime, 
         assert s.get(Cursor, source.name).position == 4
 
 
+def test_a_lost_notify_is_made_up_by_the_tick(runtime, channels, source, huawei, clock):
+    from scheduler.jobs import run_tick
+
+    # no msgaudit_notify ever arrives; the scheduled safety pull still reads the archive
+    lines = run_tick(runtime.factory, runtime.settings, clock())
+    assert any(line.startswith("archive_pull: wecom: 2 new messages") for line in lines)
+    run_jobs(runtime, channels, clock())
+    assert len(timeline(runtime)) == 2
+    assert not any(line.startswith("archive_pull") for line in run_tick(runtime.factory, runtime.settings, clock()))
+    source.down = True  # an unreachable archive does not fail the tick
+    assert not any("failed" in line for line in run_tick(runtime.factory, runtime.settings, clock()))
+
+
 def test_pull_is_idempotent_on_msgid(runtime, source):
     from handlers.archive import pull_archive
 
