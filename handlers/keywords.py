@@ -67,12 +67,13 @@ MIN_WORD_FREQ = 100
 # literal meaning (便宜行事). Shorter "i" entries are mostly literal phrases (打折扣, 讨便宜).
 IDIOM_TAG = "i"
 IDIOM_MIN_LEN = 4
+# Distinct stretches whose jieba tokens an engine keeps (each entry is a few hundred bytes).
+SEGMENT_CACHE_SIZE = 4096
 
 _DELIMS = frozenset(CLAUSE_DELIMITERS)
 _CLAUSE_RE = re.compile("[^" + re.escape(CLAUSE_DELIMITERS) + "]+")
 _HAN_WORD_RE = jieba.re_han_default
 _CJK_WORD_RE = re.compile("[\u4e00-\u9fd5]+")
-_ASCII_WORD_RE = re.compile("[a-zA-Z0-9]{2}")
 
 if any(_HAN_WORD_RE.fullmatch(ch) for ch in CLAUSE_DELIMITERS):  # pragma: no cover - config guard
     raise RuntimeError("clause delimiters must be characters jieba never joins to a word")
@@ -112,7 +113,7 @@ class _Rule:
 
 
 # A segmented clause: token words and their start offsets in the text.
-_Tokens = tuple[list[str], list[int]]
+_Tokens = tuple[Sequence[str], list[int]]
 # A keyword mention: keyword, start offset, index of its first and last token.
 _Mention = tuple[str, int, int, int]
 
@@ -170,6 +171,16 @@ def _by_first_char(words: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return {ch: tuple(ws) for ch, ws in index.items()}
 
 
+def _first_char_class(words: Iterable[str]) -> re.Pattern[str]:
+    """Regex matching one character that begins one of `words` (never matches if there are none).
+
+    Finding candidate starts with a character class and confirming with str.startswith is
+    cheaper than a zero-width lookahead over the whole alternation at every position.
+    """
+    firsts = "".join(sorted({w[0] for w in words}))
+    return re.compile("[" + re.escape(firsts) + "]" if firsts else "(?!)")
+
+
 def _alternation(words: Iterable[str]) -> str:
     """Regex alternation of literal words, longest first."""
     return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
@@ -191,13 +202,14 @@ class KeywordEngine:
         self._neg_index = _by_first_char(self._neg | set(NEUTRAL_WORDS))
         any_kw = _alternation(self._kw_rules)
         self._kw_any = re.compile(any_kw) if self._kw_rules else None  # the prefilter
-        self._kw_start = re.compile(f"(?=(?:{any_kw}))" if self._kw_rules else "(?!)")  # all starts
-        self._neg_start = re.compile(f"(?=(?:{_alternation(self._neg)}))")
+        self._kw_start = _first_char_class(self._kw_rules)  # where a keyword may start
+        self._neg_start = _first_char_class(self._neg)  # where a negation may start
         lexicon = set(self._kw_rules) | self._neg | set(NEUTRAL_WORDS) | set(EXTRA_WORDS)
         self._tok, self._max_word_len = _tokenizer_for(tuple(sorted(lexicon)))
         self._freq: dict[str, int] = self._tok.FREQ
         self._idioms = _idiom_words()
         self._solid = frozenset(kw for kw in self._kw_rules if self._is_solid(kw))
+        self._segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
 
     def _is_solid(self, kw: str) -> bool:
         """True if jieba always keeps `kw` as one token once nothing crosses its edges."""
@@ -243,14 +255,31 @@ class KeywordEngine:
         return _finalize(hits)
 
     def _segment(self, text: str, start: int, end: int) -> _Tokens:
-        """Segment text[start:end]; offsets are relative to the whole text."""
-        words = self._tok.lcut(text[start:end], HMM=False)
-        starts = []
-        pos = start
+        """Segment text[start:end]; offsets are relative to the whole text.
+
+        jieba's tokens depend only on the string (an engine's dictionary never changes after
+        construction), and the stretches sent here repeat in chat (友商报, 报价单发), so they are
+        cached per engine. The cached words are a tuple: callers cannot alter a shared entry.
+        """
+        piece = text[start:end]
+        entry = self._segments.get(piece)
+        if entry is None:
+            entry = self._segment_uncached(piece)
+        words, offsets = entry
+        return words, [start + offset for offset in offsets]
+
+    def _segment_uncached(self, piece: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """Segment `piece` with jieba and store its tokens; the bounded cache is emptied when full."""
+        words = tuple(self._tok.lcut(piece, HMM=False))
+        offsets = []
+        pos = 0
         for word in words:
-            starts.append(pos)
+            offsets.append(pos)
             pos += len(word)
-        return words, starts
+        if len(self._segments) >= SEGMENT_CACHE_SIZE:
+            self._segments.clear()  # simple and thread-safe enough: a racing reader just recomputes
+        entry = self._segments[piece] = (words, tuple(offsets))
+        return entry
 
     def _scan_clause(self, text: str, cs: int, ce: int, tokens: _Tokens | None) -> list[Hit]:
         """Return the hits of clause text[cs:ce].
@@ -282,7 +311,7 @@ class KeywordEngine:
         for m in self._kw_start.finditer(text, cs, ce):
             s = m.start()
             for kw in self._kw_index[text[s]]:
-                if s + len(kw) <= ce and text.startswith(kw, s):
+                if text.startswith(kw, s, ce):  # within the clause
                     found.append((kw, s))
         return found
 
@@ -304,7 +333,10 @@ class KeywordEngine:
             if _is_a_not_a(text, p, cs, ce):
                 continue
             ends = [p + len(n) for n in self._neg_index[text[p]] if text.startswith(n, p) and p + len(n) <= ce]
-            if any(ok and s <= p and max(ends) < s + len(kw) for (kw, s), ok in zip(found, proven, strict=True)):
+            if not any(text[p:end] in self._neg for end in ends):
+                continue  # only a neutral word, or nothing, starts here
+            longest = max(ends)
+            if any(ok and s <= p and longest < s + len(kw) for (kw, s), ok in zip(found, proven, strict=True)):
                 continue
             if p >= last_end and not any(text[p:end] in self._post for end in ends):
                 continue
@@ -344,22 +376,27 @@ class KeywordEngine:
         """True if jieba's best path over text[cs:ce] must cut at pos.
 
         Holds at the clause edges, and where no dictionary word spans chars pos-1 and pos and
-        they are not two Latin letters or digits (which jieba joins).
+        they are not two Latin letters or digits (which jieba joins). jieba's dictionary holds
+        every prefix of every word (value 0), so a word from k crossing pos exists only if
+        text[k:pos+1] is a key, and the search from k stops at the first non-key.
         """
         if pos <= cs or pos >= ce:
             return True
-        if _ASCII_WORD_RE.match(text, pos - 1, pos + 1):
+        pair = text[pos - 1 : pos + 1]
+        if pair.isascii() and pair.isalnum():  # two Latin letters or digits
             return False
-        freq = self._freq
-        for k in range(pos - 1, max(cs, pos - self._max_word_len) - 1, -1):
-            if text[k:pos] not in freq:
-                continue  # jieba's prefix dictionary: no word starting at k reaches pos
-            for j in range(pos + 1, ce + 1):
-                frag = text[k:j]
-                if frag not in freq:
-                    break
-                if freq[frag]:
+        get = self._freq.get
+        lowest = max(cs, pos - self._max_word_len)
+        for k in range(pos - 1, lowest - 1, -1):
+            j = pos + 1
+            freq = get(text[k:j])
+            while freq is not None:
+                if freq:
                     return False
+                if j == ce:
+                    break
+                j += 1
+                freq = get(text[k:j])
         return True
 
     def _mentions(self, tokens: _Tokens, found: list[tuple[str, int]]) -> list[_Mention]:
@@ -374,7 +411,7 @@ class KeywordEngine:
                 mentions.append((kw, s, first, last))
         return mentions
 
-    def _is_word(self, words: list[str], starts: list[int], first: int, last: int, s: int, e: int) -> bool:
+    def _is_word(self, words: Sequence[str], starts: list[int], first: int, last: int, s: int, e: int) -> bool:
         """True if text[s:e] is whole tokens, or the head or tail of one non-idiom compound token.
 
         The rest of the compound must itself be a dictionary word: 分期付款, 优惠政策, 价格便宜.
@@ -399,7 +436,10 @@ class KeywordEngine:
         active = []
         condition_starts = [i for i, w in enumerate(words) if w in CONDITION_OPENERS]
         for i, word in enumerate(words):
-            match = self._negation_at(text, starts[i], self._neg_index.get(word[0], ()), ends)
+            phrases = self._neg_index.get(word[0])
+            if phrases is None:
+                continue  # the common case: no negation or neutral word starts with this character
+            match = self._negation_at(text, starts[i], phrases, ends)
             if match is None or match[0] in NEUTRAL_WORDS or _is_a_not_a(text, starts[i], starts[0], ce):
                 continue
             phrase, last = match
@@ -428,7 +468,7 @@ class KeywordEngine:
                 continue
             for ri in self._kw_rules[kw]:
                 rule = self._rules[ri]
-                if not any(phrase in clause_text for phrase in rule.exclude):
+                if not rule.exclude or not any(phrase in clause_text for phrase in rule.exclude):
                     hits.append(Hit(rule.name, kw, s, s + len(kw)))
         return hits
 
@@ -459,7 +499,7 @@ class _NegationScope:
 _NO_NEGATION = _NegationScope()
 
 
-def _condition_spans(words: list[str], starts: list[int]) -> tuple[tuple[int, int], ...]:
+def _condition_spans(words: Sequence[str], starts: list[int]) -> tuple[tuple[int, int], ...]:
     """(start, closer) token spans of the conditions opening at `starts` and closed in the clause."""
     spans = []
     for start in sorted(starts):
@@ -474,7 +514,7 @@ def _is_a_not_a(text: str, pos: int, cs: int, ce: int) -> bool:
     return cs < pos and pos + 1 < ce and text[pos - 1] == text[pos + 1]
 
 
-def _is_conditional(words: list[str], first: int, last: int) -> bool:
+def _is_conditional(words: Sequence[str], first: int, last: int) -> bool:
     """True if the negation at tokens first..last is part of a condition in its clause."""
     if first > 0 and words[first - 1] == CONDITION_PREFIX:
         return True

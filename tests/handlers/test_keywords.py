@@ -234,3 +234,15 @@ def test_engine_equals_reference_with_latin_and_exclude_rules() -> None:
     engine = KeywordEngine(rules, NEGATIONS)
     lines = generated_lines(200, seed=11) + ["iPhone15样品", "A4纸样品间", "BA4 样品在展厅", "样品间iPhone"]
     assert [engine.scan(line) for line in lines] == [reference_scan(rules, NEGATIONS, line) for line in lines]
+
+
+def test_segment_cache_is_bounded_and_changes_no_hit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeated stretches are segmented once; a full cache is emptied, and hits never change."""
+    monkeypatch.setattr(keywords, "SEGMENT_CACHE_SIZE", 3)
+    engine = KeywordEngine(RULES, NEGATIONS)
+    lines = generated_lines(300, seed=13)
+    expected = [reference_scan(RULES, NEGATIONS, line) for line in lines]
+    assert [engine.scan(line) for line in lines] == expected  # cold, constantly evicted
+    assert len(engine._segments) <= 3
+    assert [engine.scan(line) for line in lines] == expected  # again, from whatever is cached
+    assert engine.scan("友商报的价比你们低") == engine.scan("友商报的价比你们低") == [Hit("competitor", "友商", 0, 2)]
