@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bot.config import Settings, load_settings
-from bot.runtime import Runtime, open_runtime, optional_module
+from bot.runtime import Runtime, open_runtime
 from handlers.model import InboundEvent, InboundMessage
 from storage.common import utcnow
 from storage.queues import store_inbound_many
@@ -73,9 +74,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 
 def _init_platform(app: Flask, module_name: str) -> None:
-    module = optional_module(module_name)
-    if module is not None:
-        module.init_app(app, app.extensions["salesbot"])
+    importlib.import_module(module_name).init_app(app, app.extensions["salesbot"])
 
 
 def healthz() -> tuple[Response, int]:

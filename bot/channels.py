@@ -6,13 +6,13 @@ is written to the log instead of being sent.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.runtime import optional_module
 from handlers.model import Address, Card
 from scheduler.delivery import Channel
 
@@ -40,9 +40,5 @@ def build_channels(settings: Settings, factory: sessionmaker[Session]) -> dict[s
         if not getattr(settings, platform).enabled:
             continue
         module_name, func = target.split(":")
-        module = optional_module(module_name)
-        if module is None:
-            log.warning("%s is configured but this build has no %s channel", platform, platform)
-            continue
-        channels[platform] = getattr(module, func)(settings, factory)
+        channels[platform] = getattr(importlib.import_module(module_name), func)(settings, factory)
     return channels

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.runtime import Runtime, open_runtime, optional_module, sync_directory, worker_id
+from bot.runtime import Runtime, open_runtime, sync_directory, worker_id
 from storage.db import upgrade
 
 log = logging.getLogger("salesbot")
@@ -68,9 +69,7 @@ def _sub(sub: argparse._SubParsersAction, name: str, help_: str,
 
 
 def _add_plugin(sub: argparse._SubParsersAction, module_name: str) -> None:
-    module = optional_module(module_name)
-    if module is not None:
-        module.add_commands(sub, _sub)
+    importlib.import_module(module_name).add_commands(sub, _sub)
 
 
 def settings_of(args: argparse.Namespace) -> Settings:

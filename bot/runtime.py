@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,18 +18,6 @@ from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.directory import sync_users
 
 log = logging.getLogger(__name__)
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """Import a module that a build may leave out (a platform, a CLI plug-in); None if absent.
-
-    Only the module itself being missing counts: an ImportError inside it is a bug and propagates."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
 
 
 def worker_id() -> str:

@@ -6,6 +6,7 @@ the inbound job inside one transaction per item; the cards they raise join that 
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 
@@ -24,20 +25,15 @@ log = logging.getLogger(__name__)
 WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
 words_listeners: list[WordsListener] = []
 
-# Extra command modules register themselves on import; list them here so every platform has them.
-COMMAND_MODULES = ("handlers.customers", "handlers.todos", "handlers.risk", "handlers.approvals")
+# Modules that register commands, listeners and event handlers on import; every platform has them all.
+COMMAND_MODULES = ("handlers.customers", "handlers.todos", "handlers.risk", "handlers.approvals",
+                   "handlers.contacts", "handlers.org_events", "handlers.archive")
 
 
 def load_command_modules() -> None:
-    """Import the modules that register commands, listeners and event handlers (missing ones skipped)."""
-    import importlib
-
-    for name in COMMAND_MODULES + ("handlers.contacts", "handlers.org_events", "handlers.archive"):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    """Import the modules that register commands, listeners and event handlers (cached after the first)."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
 
 
 def handle_message(ctx: Context, msg: InboundMessage) -> None:

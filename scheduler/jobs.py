@@ -37,11 +37,7 @@ def scheduled_check(name: str) -> Callable[[Check], Check]:
 
 def load_check_modules() -> None:
     for name in CHECK_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+        importlib.import_module(name)
 
 
 def run_tick(factory: sessionmaker[Session], settings: Settings, now: datetime) -> list[str]:
