@@ -1,7 +1,8 @@
 """Load and validate salesbot's TOML configuration into frozen settings objects.
 
-Pure Python (tomllib + dataclasses): handlers and scheduler jobs may read these types without pulling
-in the web framework. Every problem names the file, the key and what is wrong.
+The readers live here; the settings types live in the layer that reads them (`handlers.settings`,
+`scheduler.settings`; platform and server settings below) and `Settings` composes them. Every problem
+names the file, the key and what is wrong.
 """
 
 from __future__ import annotations
@@ -15,6 +16,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from handlers.config_errors import ConfigError, ConfigProblem
+from handlers.settings import (
+    ApprovalConfig,
+    ApprovalStepConfig,
+    RuleConfig,
+    ScanConfig,
+    SlaConfig,
+    UserConfig,
+)
+from scheduler.settings import DeliveryConfig, WorkerConfig
+
+__all__ = [
+    "ApprovalConfig", "ApprovalStepConfig", "ConfigError", "ConfigProblem", "DeliveryConfig", "RuleConfig",
+    "ScanConfig", "SlaConfig", "UserConfig", "WorkerConfig",
+]
+
 DEFAULT_SOURCE = "<embedded default>"
 ENV_PREFIX = "SALESBOT_"
 RULE_KINDS = ("risk", "todo")
@@ -22,26 +39,6 @@ SEVERITIES = ("low", "medium", "high")
 APPROVAL_KINDS = ("quote", "contract")
 PLATFORMS = ("wecom", "dingtalk")
 NOTIFY_TARGETS = ("owner", "manager", "director", "admin")
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One thing wrong with a config file."""
-
-    source: str
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.key}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The config cannot be used; carries every problem found."""
-
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)
@@ -102,82 +99,6 @@ class DingTalkConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.app_key and self.app_secret)
-
-
-@dataclass(frozen=True)
-class UserConfig:
-    id: str
-    name: str
-    role: str = "rep"
-    manager: str | None = None
-    wecom_userid: str | None = None
-    dingtalk_userid: str | None = None
-    prefer: str | None = None
-
-
-@dataclass(frozen=True)
-class ScanConfig:
-    negations: tuple[str, ...] = ()
-    cooldown_hours: int = 24
-
-
-@dataclass(frozen=True)
-class RuleConfig:
-    name: str
-    label: str
-    kind: str
-    keywords: tuple[str, ...]
-    severity: str = "medium"
-    exclude: tuple[str, ...] = ()
-    notify: tuple[str, ...] = ()
-    advice: str = ""
-    due_hours: int = 24
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        """Who gets the card: the configured list, else owner (+ manager for risks)."""
-        if self.notify:
-            return self.notify
-        return ("owner", "manager") if self.kind == "risk" else ("owner",)
-
-
-@dataclass(frozen=True)
-class ApprovalStepConfig:
-    approver: str
-    min_amount: float | None = None
-    max_amount: float | None = None
-    sla_hours: int | None = None
-
-
-@dataclass(frozen=True)
-class ApprovalConfig:
-    kind: str
-    steps: tuple[ApprovalStepConfig, ...]
-    sla_hours: int = 24
-
-
-@dataclass(frozen=True)
-class SlaConfig:
-    todo_escalate_hours: int = 24
-    unclaimed_hours: int = 72
-    silent_remind_days: int = 30
-    silent_release_days: int = 45
-
-
-@dataclass(frozen=True)
-class DeliveryConfig:
-    max_attempts: int = 8
-    backoff_base_seconds: float = 10.0
-    backoff_max_seconds: float = 3600.0
-    per_minute: int = 30
-    batch_size: int = 50
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    tick_seconds: int = 60
-    delivery_seconds: float = 2.0
-    lease_seconds: int = 30
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import ConfigError, Settings
 from handlers import outbox
+from handlers.config_errors import ConfigError
 from handlers.context import Context
 from handlers.model import Card
+from handlers.settings import BusinessSettings
 from storage import directory
 from storage.db import transaction
 
@@ -36,7 +37,7 @@ def config_rejected_cards(ctx: Context, error: ConfigError) -> list[Card]:
                  dedupe_key=f"config-rejected:{digest}:{ctx.now:%Y-%m-%d}")]
 
 
-def report_config_error(factory: sessionmaker[Session], settings: Settings, error: ConfigError,
+def report_config_error(factory: sessionmaker[Session], settings: BusinessSettings, error: ConfigError,
                         now: datetime) -> int:
     """Queue the admins' card for a rejected config edit; returns how many cards were queued."""
     try:

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import wraps
 
-from bot.config import ApprovalConfig, ApprovalStepConfig
 from handlers.amounts import AmountError, format_amount, looks_like_amount, parse_amount
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Button, Card
+from handlers.settings import ApprovalConfig, ApprovalStepConfig
 from handlers.timefmt import local_time
 from storage import approvals as repo
 from storage import audit, directory

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.config import Settings
+from handlers.settings import BusinessSettings
 
 
 @dataclass
@@ -15,6 +15,6 @@ class Context:
     """One unit of handler work; cards posted through it join the same transaction."""
 
     session: Session
-    settings: Settings
+    settings: BusinessSettings
     now: datetime
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from bot.config import RuleConfig, ScanConfig, Settings
 from handlers import customers as customer_handlers
 from handlers import pipeline
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.keywords import Hit, KeywordEngine
 from handlers.model import Button, Card, InboundMessage
+from handlers.settings import BusinessSettings, RuleConfig, ScanConfig
 from handlers.timefmt import local_time
 from storage import directory, risks
 from storage.models import Customer, Message, RiskEvent, User
@@ -40,7 +40,7 @@ def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
     return KeywordEngine(rules, scan.negations)
 
 
-def engine_for(settings: Settings) -> KeywordEngine:
+def engine_for(settings: BusinessSettings) -> KeywordEngine:
     """The keyword engine for these settings; rebuilt only when the rules or [scan] change."""
     return _engine(settings.rules, settings.scan)
 
@@ -117,7 +117,7 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def spans_of(settings: Settings, rule: str, keyword: str, text: str) -> list[tuple[int, int]]:
+def spans_of(settings: BusinessSettings, rule: str, keyword: str, text: str) -> list[tuple[int, int]]:
     """Where a stored event's rule fires in its words now, else where its keyword occurs."""
     spans = [(h.start, h.end) for h in engine_for(settings).scan(text) if h.rule == rule]
     if spans or not keyword:
@@ -199,7 +199,7 @@ SYSTEM_RISKS = {
 }
 
 
-def rule_named(settings: Settings, name: str) -> RuleConfig | None:
+def rule_named(settings: BusinessSettings, name: str) -> RuleConfig | None:
     return next((r for r in settings.rules if r.name == name), None)
 
 

@@ -16,8 +16,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import DeliveryConfig
 from handlers.model import Address, Card
+from scheduler.settings import DeliveryConfig
 from storage.db import transaction
 from storage.queues import claim_outbox, finish_outbox, recent_sends, renew_outbox_claim
 

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Settings
 from handlers import outbox
 from handlers.context import Context
 from handlers.model import Card, InboundEvent, InboundMessage
 from handlers.pipeline import handle_event, handle_message, load_command_modules
+from scheduler.settings import WorkerSettings
 from storage.db import transaction
 from storage.models import InboundItem
 from storage.queues import claim_inbound
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
-def process_inbound(factory: sessionmaker[Session], settings: Settings, now: datetime, worker: str,
+def process_inbound(factory: sessionmaker[Session], settings: WorkerSettings, now: datetime, worker: str,
                     limit: int = 100, lease: timedelta = timedelta(seconds=60)) -> int:
     """Handle up to `limit` stored inbound items; returns how many were handled successfully."""
     load_command_modules()  # cheap after the first call: imports are cached
@@ -66,7 +66,7 @@ def _mark(session: Session, item_id: int, worker: str, **values: object) -> bool
 
 
 def _retry_later(factory: sessionmaker[Session], item_id: int, worker: str, attempts: int, now: datetime,
-                 error: str, settings: Settings, kind: str, payload: dict) -> None:
+                 error: str, settings: WorkerSettings, kind: str, payload: dict) -> None:
     with transaction(factory) as session:
         if attempts >= MAX_ATTEMPTS:
             log.error("inbound item %s given up after %d attempts: %s", item_id, attempts, error)

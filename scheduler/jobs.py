@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Settings
 from handlers.context import Context
+from scheduler.settings import WorkerSettings
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def load_check_modules() -> None:
         importlib.import_module(name)
 
 
-def run_tick(factory: sessionmaker[Session], settings: Settings, now: datetime) -> list[str]:
+def run_tick(factory: sessionmaker[Session], settings: WorkerSettings, now: datetime) -> list[str]:
     """Run every registered check once as of `now`, each in its own transaction."""
     load_check_modules()
     lines: list[str] = []

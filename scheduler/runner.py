@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Settings
 from scheduler.delivery import Channel, deliver_due
 from scheduler.inbound import process_inbound
 from scheduler.jobs import run_tick
+from scheduler.settings import WorkerSettings
 from storage import leases
 from storage.common import utcnow
 from storage.db import transaction
@@ -32,7 +32,7 @@ class Worker:
     """The background work of one process; every method is safe to call from several processes."""
 
     factory: sessionmaker[Session]
-    settings: Callable[[], Settings]
+    settings: Callable[[], WorkerSettings]
     channels: Mapping[str, Channel]
     worker_id: str
     clock: Callable[[], datetime] = utcnow
@@ -71,7 +71,7 @@ class Worker:
         return lines
 
 
-def start_background(worker: Worker, settings: Settings) -> BackgroundScheduler:
+def start_background(worker: Worker, settings: WorkerSettings) -> BackgroundScheduler:
     """Start the periodic jobs in a background thread; returns the scheduler (call .shutdown())."""
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     sched.add_job(worker.pump, "interval", seconds=settings.worker.delivery_seconds, id="pump",

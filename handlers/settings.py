@@ -1,0 +1,94 @@
+"""The settings handlers read: the directory, scanning, keyword rules, approval chains and SLAs.
+
+`bot.config` reads the TOML into these frozen dataclasses and composes them (with the scheduler's and
+the edge's own) into its top-level `Settings`, which satisfies `BusinessSettings`. Handlers only ever
+see `BusinessSettings`, so they do not depend on how or where the config is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    id: str
+    name: str
+    role: str = "rep"
+    manager: str | None = None
+    wecom_userid: str | None = None
+    dingtalk_userid: str | None = None
+    prefer: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    negations: tuple[str, ...] = ()
+    cooldown_hours: int = 24
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    name: str
+    label: str
+    kind: str
+    keywords: tuple[str, ...]
+    severity: str = "medium"
+    exclude: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()
+    advice: str = ""
+    due_hours: int = 24
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Who gets the card: the configured list, else owner (+ manager for risks)."""
+        if self.notify:
+            return self.notify
+        return ("owner", "manager") if self.kind == "risk" else ("owner",)
+
+
+@dataclass(frozen=True)
+class ApprovalStepConfig:
+    approver: str
+    min_amount: float | None = None
+    max_amount: float | None = None
+    sla_hours: int | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    kind: str
+    steps: tuple[ApprovalStepConfig, ...]
+    sla_hours: int = 24
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    todo_escalate_hours: int = 24
+    unclaimed_hours: int = 72
+    silent_remind_days: int = 30
+    silent_release_days: int = 45
+
+
+class BusinessSettings(Protocol):
+    """What a handler may read from the settings (`Context.settings`)."""
+
+    @property
+    def users(self) -> tuple[UserConfig, ...]: ...
+
+    @property
+    def scan(self) -> ScanConfig: ...
+
+    @property
+    def rules(self) -> tuple[RuleConfig, ...]: ...
+
+    @property
+    def approvals(self) -> tuple[ApprovalConfig, ...]: ...
+
+    @property
+    def sla(self) -> SlaConfig: ...
+
+    def user(self, user_id: str) -> UserConfig | None: ...
+
+    def approval(self, kind: str) -> ApprovalConfig | None: ...
