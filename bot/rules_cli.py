@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.cli import settings_of
 from handlers.keywords import rules_test_report
-from handlers.risk import engine_for
+from handlers.scanning import engine_for
 
 MakeSub = Callable[..., argparse.ArgumentParser]
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import wraps
 
+from handlers import orgchart
 from handlers.amounts import AmountError, format_amount, looks_like_amount, parse_amount
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
@@ -162,9 +163,8 @@ def resolve(ctx: Context, spec: str, submitter: User) -> Assignee | None:
     """The approver named by a spec (manager, manager:N, role:<r>, user:<id>), never the submitter."""
     session = ctx.session
     if spec == "manager" or spec.startswith("manager:"):
-        levels = int(spec.partition(":")[2] or 1)
-        boss = directory.manager_of(session, submitter, levels)
-        return Assignee(boss.id) if boss is not None and boss.active and boss.id != submitter.id else None
+        boss = orgchart.manager_at(ctx, submitter, int(spec.partition(":")[2] or 1))
+        return Assignee(boss.id) if boss is not None and boss.id != submitter.id else None
     if spec.startswith("role:"):
         holders = [u for u in directory.with_role(session, spec[5:]) if u.id != submitter.id]
         return Assignee(role=spec[5:]) if holders else None
@@ -560,17 +560,7 @@ def may_view(ctx: Context, user: User, approval: Approval) -> bool:
         for step in version.steps:
             if user.id in (step.approver_id, step.decided_by) or (step.approver_role and step.approver_role == user.role):
                 return True
-    submitter = directory.get_user(ctx.session, approval.submitter_id)
-    return any(u.id == user.id for u in _chain_above(ctx, submitter))
-
-
-def _chain_above(ctx: Context, user: User | None) -> list[User]:
-    found: list[User] = []
-    current = directory.manager_of(ctx.session, user)
-    while current is not None and current not in found:
-        found.append(current)
-        current = directory.manager_of(ctx.session, current)
-    return found
+    return orgchart.is_above(ctx, user, directory.get_user(ctx.session, approval.submitter_id))
 
 
 def _history(call: CommandCall, code: str) -> Card:

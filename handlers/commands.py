@@ -125,6 +125,14 @@ def normalize(text: str) -> str:
     return re.sub(r"^@\S+\s+", "", text)
 
 
+def parse_code(args: str, prefix: str, usage_hint: str) -> int:
+    """The number in `R12` / `12` (the prefix is optional, any case)."""
+    match = re.fullmatch(rf"[{prefix}{prefix.lower()}]?\s*(\d+)", args.strip())
+    if match is None:
+        raise UsageError(f"请写上编号，例如「{usage_hint}」。")
+    return int(match.group(1))
+
+
 router = CommandRouter()
 
 

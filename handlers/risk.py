@@ -8,63 +8,30 @@ customer inside `scan.cooldown_hours` joins the open event instead of raising an
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 
 from handlers import customers as customer_handlers
-from handlers import pipeline
-from handlers.commands import CommandCall, UsageError, router
+from handlers import pipeline, todos
+from handlers.commands import CommandCall, parse_code, router
 from handlers.context import Context
-from handlers.keywords import Hit, KeywordEngine
 from handlers.model import Button, Card, InboundMessage
-from handlers.settings import BusinessSettings, RuleConfig, ScanConfig
+from handlers.orgchart import active_user, fallback_recipients, may_act_for, owner_of, resolve_recipients
+from handlers.scanning import RuleHits, engine_for, quote_words, spans_of
+from handlers.settings import BusinessSettings, RuleConfig
 from handlers.timefmt import local_time
-from storage import directory, risks
+from storage import risks
 from storage.models import Customer, Message, RiskEvent, User
 
 log = logging.getLogger(__name__)
 
 SEVERITY_NAMES = {"high": "高", "medium": "中", "low": "低"}
-QUOTE_CHARS = 80  # longer words are cut to a window around the first marked keyword
-MANAGER_CHAIN_LIMIT = 10  # guards the walk up the management chain
 
 
-# ---------------------------------------------------------------------------------------------- engine
-
-
-@lru_cache(maxsize=4)
-def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
-    return KeywordEngine(rules, scan.negations)
-
-
-def engine_for(settings: BusinessSettings) -> KeywordEngine:
-    """The keyword engine for these settings; rebuilt only when the rules or [scan] change."""
-    return _engine(settings.rules, settings.scan)
-
-
-@dataclass(frozen=True)
-class RuleHits:
-    """The hits of one fired rule in one message."""
-
-    rule: RuleConfig
-    hits: tuple[Hit, ...]
-    text: str
-
-    @property
-    def keyword(self) -> str:
-        return self.hits[0].keyword
-
-    def quote(self) -> str:
-        return quote_words(self.text, [(h.start, h.end) for h in self.hits])
+# ------------------------------------------------------------------------------------- the listener
 
 
 def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: InboundMessage) -> list[Card]:
     """The words listener: a customer's words or a rep's note → risk cards and to-dos."""
-    from handlers import todos  # imported here: handlers.todos imports this module's helpers
-
     text = stored.text or ""
     if not text.strip():
         return []
@@ -85,100 +52,6 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def quote_words(text: str, spans: Iterable[tuple[int, int]], limit: int = QUOTE_CHARS) -> str:
-    """The words on one line with each span marked 【like this】, cut to a window around the first."""
-    flat = re.sub(r"\s", " ", text)  # one line, same length: the spans still point at the keywords
-    merged = _merge(sorted(spans))
-    start, end = 0, len(flat)
-    if len(flat) > limit:
-        first = merged[0][0] if merged else 0
-        start = max(0, min(first - limit // 3, len(flat) - limit))
-        end = start + limit
-    out, pos = [], start
-    for s, e in merged:
-        s, e = max(s, start), min(e, end)
-        if s >= e:
-            continue
-        out += [flat[pos:s], "【", flat[s:e], "】"]
-        pos = e
-    out.append(flat[pos:end])
-    return ("…" if start > 0 else "") + "".join(out) + ("…" if end < len(flat) else "")
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-        else:
-            merged.append((s, e))
-    return merged
-
-
-def spans_of(settings: BusinessSettings, rule: str, keyword: str, text: str) -> list[tuple[int, int]]:
-    """Where a stored event's rule fires in its words now, else where its keyword occurs."""
-    spans = [(h.start, h.end) for h in engine_for(settings).scan(text) if h.rule == rule]
-    if spans or not keyword:
-        return spans
-    return [(m.start(), m.end()) for m in re.finditer(re.escape(keyword), text)]
-
-
-
-def active_user(ctx: Context, user_id: str | None) -> User | None:
-    user = directory.get_user(ctx.session, user_id)
-    return user if user is not None and user.active else None
-
-
-def owner_of(ctx: Context, customer: Customer) -> User | None:
-    """The customer's owner, if they are still an active member of the org."""
-    return active_user(ctx, customer.owner_id)
-
-
-def managers_of(ctx: Context, user: User | None) -> list[User]:
-    """Everyone above a user in the management chain, nearest first."""
-    chain: list[User] = []
-    current = directory.manager_of(ctx.session, user)
-    while current is not None and len(chain) < MANAGER_CHAIN_LIMIT and current not in chain:
-        chain.append(current)
-        current = directory.manager_of(ctx.session, current)
-    return chain
-
-
-def resolve_recipients(ctx: Context, targets: Sequence[str], owner: User | None) -> tuple[str, ...]:
-    """Directory ids for notify targets (owner, manager, director, admin, user:<id>, role:<role>)."""
-    ids: list[str] = []
-    for target in targets:
-        ids += [u.id for u in _target_users(ctx, target, owner) if u.active]
-    return tuple(dict.fromkeys(ids))
-
-
-def _target_users(ctx: Context, target: str, owner: User | None) -> list[User]:
-    if target == "owner":
-        return [owner] if owner else []
-    if target == "manager":
-        return managers_of(ctx, owner)[:1]
-    if target == "director":
-        above = [u for u in managers_of(ctx, owner) if u.role == "director"]
-        return above[:1] or directory.with_role(ctx.session, "director")
-    if target == "admin":
-        return directory.with_role(ctx.session, "admin")
-    if target.startswith("role:"):
-        return directory.with_role(ctx.session, target[5:])
-    if target.startswith("user:"):
-        user = directory.get_user(ctx.session, target[5:])
-        return [user] if user else []
-    log.warning("unknown notify target %r ignored", target)
-    return []
-
-
-def parse_code(args: str, prefix: str, usage_hint: str) -> int:
-    """The number in `R12` / `12` (the prefix is optional, any case)."""
-    match = re.fullmatch(rf"[{prefix}{prefix.lower()}]?\s*(\d+)", args.strip())
-    if match is None:
-        raise UsageError(f"请写上编号，例如「{usage_hint}」。")
-    return int(match.group(1))
 
 
 def outcome_of(customer: Customer) -> str:
@@ -218,7 +91,7 @@ def raise_risk(ctx: Context, stored: Message, customer: Customer | None, msg: In
         return []
     event = _store_event(ctx, stored, customer, found)
     owner = owner_of(ctx, customer)
-    recipients = resolve_recipients(ctx, found.rule.recipients, owner) or _fallback_recipients(ctx)
+    recipients = resolve_recipients(ctx, found.rule.recipients, owner) or fallback_recipients(ctx)
     return [_risk_card(ctx, event, customer, owner, found, recipients)]
 
 
@@ -234,15 +107,6 @@ def _store_event(ctx: Context, stored: Message, customer: Customer | None, found
     return risks.add_event(ctx.session, customer_id=customer.id if customer else None, rule=rule.name,
                            label=rule.label, severity=rule.severity, keyword=found.keyword, text=found.text,
                            message_id=stored.id, at=ctx.now)
-
-
-def _fallback_recipients(ctx: Context) -> tuple[str, ...]:
-    """Nobody resolved (a customer in the public pool, say): directors, else admins, must still know."""
-    for role in ("director", "admin"):
-        ids = tuple(u.id for u in directory.with_role(ctx.session, role))
-        if ids:
-            return ids
-    return ()
 
 
 def _risk_without_customer(ctx: Context, stored: Message, msg: InboundMessage, found: RuleHits) -> list[Card]:
@@ -316,10 +180,9 @@ def may_see(ctx: Context, user: User, event: RiskEvent, customer: Customer | Non
         return True
     if customer is None:
         message = ctx.session.get(Message, event.message_id) if event.message_id else None
-        author = active_user(ctx, message.sender_user_id if message else None)
-        return author is not None and (author.id == user.id or _above(ctx, user, author))
+        return may_act_for(ctx, user, active_user(ctx, message.sender_user_id if message else None))
     owner = owner_of(ctx, customer)
-    if owner is not None and (owner.id == user.id or _above(ctx, user, owner)):
+    if may_act_for(ctx, user, owner):
         return True
     rule = rule_named(ctx.settings, event.rule)
     return rule is not None and user.id in resolve_recipients(ctx, rule.recipients, owner)
@@ -329,10 +192,6 @@ def _when(event: RiskEvent) -> str:
     if event.hits <= 1:
         return f"时间：{local_time(event.created_at)}"
     return f"命中 {event.hits} 次（首次 {local_time(event.created_at)}，最近 {local_time(event.last_hit_at)}）"
-
-
-def _above(ctx: Context, user: User, below: User) -> bool:
-    return any(m.id == user.id for m in managers_of(ctx, below))
 
 
 def _what_and_advice(ctx: Context, event: RiskEvent, rule: RuleConfig | None) -> list[str]:

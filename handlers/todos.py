@@ -11,17 +11,11 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
-from handlers.commands import CommandCall, router
+from handlers.commands import CommandCall, parse_code, router
 from handlers.context import Context
 from handlers.model import Button, Card, InboundMessage
-from handlers.risk import (
-    RuleHits,
-    active_user,
-    managers_of,
-    owner_of,
-    parse_code,
-    resolve_recipients,
-)
+from handlers.orgchart import active_user, may_act_for, owner_of, resolve_recipients
+from handlers.scanning import RuleHits
 from handlers.timefmt import local_time
 from storage import directory
 from storage import todos as repo
@@ -168,7 +162,7 @@ def _why_not_complete(ctx: Context, user: User, todo: Todo) -> str | None:
     if todo.owner_id is None:
         return f"{todo.code} 还没有人认领，请先发送「认领 {todo.code}」。"
     owner = ctx.session.get(User, todo.owner_id)
-    if todo.owner_id == user.id or any(m.id == user.id for m in managers_of(ctx, owner)):
+    if todo.owner_id == user.id or may_act_for(ctx, user, owner):
         return None
     return f"{todo.code} 不是你的待办，只有负责人或其上级可以标记完成。"
 

@@ -24,7 +24,7 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from handlers import outbox
+from handlers import orgchart, outbox
 from handlers.approvals import (
     approver_label,
     approvers_of,
@@ -75,11 +75,6 @@ def level_name(level: int) -> str:
     return LEVEL_NAMES.get(level, f"{level}级")
 
 
-def _active_manager(session: Session, user: User | None, levels: int) -> User | None:
-    boss = directory.manager_of(session, user, levels)
-    return boss if boss is not None and boss.active else None
-
-
 # ------------------------------------------------------------------------------------------ approvals
 
 
@@ -123,7 +118,7 @@ def _step_bosses(ctx: Context, step: ApprovalStep, approval: Approval, level: in
     """The managers `level` levels above whoever may decide the step (for a role: above each holder)."""
     found: dict[str, User] = {}
     for person_id in approvers_of(ctx, step, approval):
-        boss = _active_manager(ctx.session, directory.get_user(ctx.session, person_id), level)
+        boss = orgchart.manager_at(ctx, directory.get_user(ctx.session, person_id), level)
         if boss is not None:
             found.setdefault(boss.id, boss)
     return list(found.values())
@@ -206,14 +201,14 @@ def _escalate_owned(ctx: Context, todo: Todo) -> list[str]:
         return []
     due, step = todo.due_at, timedelta(hours=ctx.settings.sla.todo_escalate_hours)
     owner = directory.get_user(ctx.session, todo.owner_id)
-    top = 1 + _chain_depth(ctx.session, owner)
+    top = 1 + len(orgchart.chain_above(ctx, owner))
     reached = min(top, 0 if ctx.now < due else 1 + int((ctx.now - due) / step))
     if reached <= level:  # early, or already at the top
         _set_todo_level(ctx.session, todo, level, level, due + step * level if level < top else None)
         return []
     lines = []
     for new_level in range(level + 1, reached + 1):
-        boss = _active_manager(ctx.session, owner, new_level - 1) if new_level > 1 else None
+        boss = orgchart.manager_at(ctx, owner, new_level - 1) if new_level > 1 else None
         next_check = due + step * new_level if new_level < top else None
         if not _set_todo_level(ctx.session, todo, new_level - 1, new_level, next_check):
             break  # another worker took this level
@@ -221,13 +216,6 @@ def _escalate_owned(ctx: Context, todo: Todo) -> list[str]:
         outbox.post(ctx, _todo_cards(ctx, todo, owner, new_level, boss, remind_owner=new_level == reached))
         lines.append(f"{todo.code}: level {new_level} -> {boss.id if boss else todo.owner_id}")
     return lines
-
-
-def _chain_depth(session: Session, user: User | None) -> int:
-    depth = 0
-    while depth < 20 and directory.manager_of(session, user, depth + 1) is not None:
-        depth += 1
-    return depth
 
 
 def _todo_cards(ctx: Context, todo: Todo, owner: User | None, level: int, boss: User | None,
@@ -272,7 +260,7 @@ def _escalate_unclaimed(ctx: Context, todo: Todo) -> list[str]:
     if ctx.now < deadline:
         _set_todo_level(ctx.session, todo, 0, 0, deadline)
         return []
-    directors = _directors(ctx.session, todo.role or "")
+    directors = orgchart.directors_over(ctx, todo.role or "")
     if not _set_todo_level(ctx.session, todo, 0, 1, None):
         return []
     waited = duration(ctx.now - todo.created_at)
@@ -285,23 +273,6 @@ def _escalate_unclaimed(ctx: Context, todo: Todo) -> list[str]:
         recipients=tuple(u.id for u in directors), key=todo.code, dedupe_key=f"esc:{todo.code}:unclaimed:L1")
     outbox.post(ctx, [card])
     return [f"{todo.code}: unclaimed for {waited} -> {[u.id for u in directors]}"]
-
-
-def _directors(session: Session, role: str) -> list[User]:
-    """Users with role director; else the top of the management chain above the role's holders; else admins."""
-    directors = directory.with_role(session, "director")
-    if directors:
-        return directors
-    tops: dict[str, User] = {}
-    for holder in directory.with_role(session, role):
-        top = holder
-        for _ in range(20):  # config forbids loops; this only bounds a broken directory
-            boss = _active_manager(session, top, 1)
-            if boss is None:
-                break
-            top = boss
-        tops.setdefault(top.id, top)
-    return list(tops.values()) or directory.with_role(session, "admin")
 
 
 # ------------------------------------------------------------------------------------ silent customers
@@ -377,8 +348,8 @@ def _release(ctx: Context, customer: Customer, before: datetime) -> list[str]:
     audit.record(ctx.session, ctx.now, "salesbot", "customer", customer.id, "owner_id", owner_id, None, note)
     audit.record(ctx.session, ctx.now, "salesbot", "customer", customer.id, "status", "active", "public", note)
     owner = directory.get_user(ctx.session, owner_id)
-    boss = _active_manager(ctx.session, owner, 1)
-    told = [boss] if boss else directory.with_role(ctx.session, "admin")
+    boss = orgchart.manager_at(ctx, owner)
+    told = [boss] if boss else orgchart.admins(ctx)
     silent = _silent_for(ctx, customer)
     was = f"（原负责人 {owner.name}）" if owner else ""
     cards = [Card(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers.risk import owner_of, quote_words, resolve_recipients
+from handlers.orgchart import owner_of, resolve_recipients
+from handlers.scanning import quote_words
 from storage import customers
 from storage.models import User
 from tests.conftest import NOW

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.cli import _config_reloader
-from handlers.risk import engine_for
+from handlers.scanning import engine_for
 from storage.models import OutboxItem
 from tests.conftest import NOW
 

@@ -1,0 +1,78 @@
+"""What a fired rule found: the keyword engine of the current settings, a rule's hits in one message,
+and the customer's words quoted with the keywords marked. Shared by risks and to-dos."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from handlers.keywords import Hit, KeywordEngine
+from handlers.settings import BusinessSettings, RuleConfig, ScanConfig
+
+QUOTE_CHARS = 80  # longer words are cut to a window around the first marked keyword
+
+
+@lru_cache(maxsize=4)
+def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
+    return KeywordEngine(rules, scan.negations)
+
+
+def engine_for(settings: BusinessSettings) -> KeywordEngine:
+    """The keyword engine for these settings; rebuilt only when the rules or [scan] change."""
+    return _engine(settings.rules, settings.scan)
+
+
+@dataclass(frozen=True)
+class RuleHits:
+    """The hits of one fired rule in one message."""
+
+    rule: RuleConfig
+    hits: tuple[Hit, ...]
+    text: str
+
+    @property
+    def keyword(self) -> str:
+        return self.hits[0].keyword
+
+    def quote(self) -> str:
+        return quote_words(self.text, [(h.start, h.end) for h in self.hits])
+
+
+def quote_words(text: str, spans: Iterable[tuple[int, int]], limit: int = QUOTE_CHARS) -> str:
+    """The words on one line with each span marked 【like this】, cut to a window around the first."""
+    flat = re.sub(r"\s", " ", text)  # one line, same length: the spans still point at the keywords
+    merged = _merge(sorted(spans))
+    start, end = 0, len(flat)
+    if len(flat) > limit:
+        first = merged[0][0] if merged else 0
+        start = max(0, min(first - limit // 3, len(flat) - limit))
+        end = start + limit
+    out, pos = [], start
+    for s, e in merged:
+        s, e = max(s, start), min(e, end)
+        if s >= e:
+            continue
+        out += [flat[pos:s], "【", flat[s:e], "】"]
+        pos = e
+    out.append(flat[pos:end])
+    return ("…" if start > 0 else "") + "".join(out) + ("…" if end < len(flat) else "")
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def spans_of(settings: BusinessSettings, rule: str, keyword: str, text: str) -> list[tuple[int, int]]:
+    """Where a stored event's rule fires in its words now, else where its keyword occurs."""
+    spans = [(h.start, h.end) for h in engine_for(settings).scan(text) if h.rule == rule]
+    if spans or not keyword:
+        return spans
+    return [(m.start(), m.end()) for m in re.finditer(re.escape(keyword), text)]
