@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings, settings_from_mapping
 from handlers.model import Address, Card
 from scheduler.delivery import deliver_due
-from scheduler.jobs import load_check_modules, run_tick
+from scheduler.jobs import run_tick
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.directory import sync_users
 from storage.models import Approval, ApprovalStep, Customer, OutboxItem, Todo
@@ -179,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--due", type=int, default=100, help="due rows of each kind in both")
     parser.add_argument("--repeat", type=int, default=3, help="ticks timed per database (best counts)")
     args = parser.parse_args(argv)
-    load_check_modules()
     with tempfile.TemporaryDirectory(prefix="bench_tick_") as tmp:
         workdir = Path(tmp)
         results = {}

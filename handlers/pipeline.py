@@ -6,34 +6,21 @@ the inbound job inside one transaction per item; the cards they raise join that 
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 
-from handlers import customers, outbox
+from handlers import customers, outbox, registry
 from handlers.commands import CommandCall, router
 from handlers.context import Context
 from handlers.events import handle_event as dispatch_event
 from handlers.model import Card, InboundEvent, InboundMessage
 from storage import customers as repo
 from storage import directory
-from storage.models import Customer, Message, User
+from storage.models import Customer, User
 
 log = logging.getLogger(__name__)
 
-# Called with each stored message whose words should be scanned (a customer's words, a rep's note).
-WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
-words_listeners: list[WordsListener] = []
-
-# Modules that register commands, listeners and event handlers on import; every platform has them all.
-COMMAND_MODULES = ("handlers.customers", "handlers.todos", "handlers.risk", "handlers.approvals",
-                   "handlers.contacts", "handlers.org_events", "handlers.archive")
-
-
-def load_command_modules() -> None:
-    """Import the modules that register commands, listeners and event handlers (cached after the first)."""
-    for name in COMMAND_MODULES:
-        importlib.import_module(name)
+# The listeners run over scanned words (handlers.registry lists them; tests may swap the list).
+words_listeners: list[registry.WordsListener] = list(registry.WORDS_LISTENERS)
 
 
 def handle_message(ctx: Context, msg: InboundMessage) -> None:

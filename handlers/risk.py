@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from handlers import customers as customer_handlers
-from handlers import pipeline, todos
+from handlers import todos
 from handlers.commands import CommandCall, parse_code, router
 from handlers.context import Context
 from handlers.model import Button, Card, InboundMessage
@@ -220,6 +220,3 @@ def response_pack(ctx: Context, event: RiskEvent, customer: Customer | None) -> 
         lines += [f"　{line}" for line in customer_handlers.describe(ctx, customer)]
     return lines
 
-
-if scan_words not in pipeline.words_listeners:
-    pipeline.words_listeners.append(scan_words)

@@ -11,12 +11,10 @@ import logging
 
 from handlers import archive
 from handlers.context import Context
-from scheduler.jobs import scheduled_check
 
 log = logging.getLogger(__name__)
 
 
-@scheduled_check("archive_pull")
 def pull_missed_archive_messages(ctx: Context) -> list[str]:
     lines = []
     for platform in archive.configured_platforms():

@@ -38,7 +38,6 @@ from handlers.approvals import (
 from handlers.context import Context
 from handlers.model import Button, Card
 from handlers.timefmt import local_time
-from scheduler.jobs import scheduled_check
 from storage import approvals as approval_repo
 from storage import audit, directory
 from storage.models import Approval, ApprovalStep, Customer, Todo, User
@@ -78,7 +77,6 @@ def level_name(level: int) -> str:
 # ------------------------------------------------------------------------------------------ approvals
 
 
-@scheduled_check("approval_sla")
 def escalate_approvals(ctx: Context) -> list[str]:
     """A step waiting past its SLA: remind the approver, tell their manager; one level higher each SLA."""
     lines: list[str] = []
@@ -158,7 +156,6 @@ def _step_reminder_card(ctx: Context, approval: Approval, step: ApprovalStep, le
 # ---------------------------------------------------------------------------------------------- to-dos
 
 
-@scheduled_check("todo_sla")
 def escalate_todos(ctx: Context) -> list[str]:
     """Overdue to-dos: the owner at due, their manager after todo_escalate_hours more, and so on up;
     claimable to-dos nobody took within unclaimed_hours: the director."""
@@ -278,7 +275,6 @@ def _escalate_unclaimed(ctx: Context, todo: Todo) -> list[str]:
 # ------------------------------------------------------------------------------------ silent customers
 
 
-@scheduled_check("silent_customers")
 def recycle_silent_customers(ctx: Context) -> list[str]:
     """No activity for silent_remind_days: remind the owner; for silent_release_days: back to the public
     pool (owner cleared, audited) and the owner's manager is told."""

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from handlers import outbox
 from handlers.context import Context
 from handlers.model import Card, InboundEvent, InboundMessage
-from handlers.pipeline import handle_event, handle_message, load_command_modules
+from handlers.pipeline import handle_event, handle_message
 from scheduler.settings import WorkerSettings
 from storage.db import transaction
 from storage.models import InboundItem
@@ -24,7 +24,6 @@ MAX_ATTEMPTS = 5
 def process_inbound(factory: sessionmaker[Session], settings: WorkerSettings, now: datetime, worker: str,
                     limit: int = 100, lease: timedelta = timedelta(seconds=60)) -> int:
     """Handle up to `limit` stored inbound items; returns how many were handled successfully."""
-    load_command_modules()  # cheap after the first call: imports are cached
     with transaction(factory) as session:
         items = [(i.id, i.kind, i.payload, i.attempts) for i in claim_inbound(session, now, worker, lease, limit)]
     done = 0

@@ -7,7 +7,6 @@ make every check idempotent: running it twice at the same time does nothing the 
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,34 +14,24 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Context
+from scheduler import archive_pull, escalation
 from scheduler.settings import WorkerSettings
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[Context], list[str]]
-CHECKS: dict[str, Check] = {}
-CHECK_MODULES = ("scheduler.escalation", "scheduler.archive_pull")
-
-
-def scheduled_check(name: str) -> Callable[[Check], Check]:
-    """Register a check run by every tick."""
-
-    def register(fn: Check) -> Check:
-        CHECKS[name] = fn
-        return fn
-
-    return register
-
-
-def load_check_modules() -> None:
-    for name in CHECK_MODULES:
-        importlib.import_module(name)
+# Every check a tick runs, in order; a new check is a line here.
+CHECKS: dict[str, Check] = {
+    "approval_sla": escalation.escalate_approvals,
+    "todo_sla": escalation.escalate_todos,
+    "silent_customers": escalation.recycle_silent_customers,
+    "archive_pull": archive_pull.pull_missed_archive_messages,
+}
 
 
 def run_tick(factory: sessionmaker[Session], settings: WorkerSettings, now: datetime) -> list[str]:
     """Run every registered check once as of `now`, each in its own transaction."""
-    load_check_modules()
     lines: list[str] = []
     for name, check in CHECKS.items():
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.dingtalk import render_markdown
 from handlers.commands import Command, CommandCall, router
-from handlers.pipeline import load_command_modules
 from scheduler import inbound
 from tests.conftest import NOW
 from tests.dingtalk.conftest import post_robot, pump, robot_payload
@@ -24,7 +23,6 @@ def test_tapping_a_card_button_sends_the_command_as_the_tapper(client, runtime, 
     monkeypatch.setattr(inbound, "handle_message",
                         lambda ctx, msg: (seen_messages.append(msg), real_handle(ctx, msg))[1])
     # Stand in for the approvals command (whatever it does, it runs as call.user).
-    load_command_modules()  # so the real one is registered first and restored afterwards
     runs_as = []
 
     def approve(call: CommandCall):

@@ -1,0 +1,24 @@
+"""Every handler module, imported by name: the one list of what handles messages and events.
+
+Commands (`@router.command`) and platform event handlers (`@on_event`) register when their module
+is imported; this module imports each of them explicitly, so a module missing from the tree is an
+import and type error, and tests/foundation/test_seams.py fails if a module that registers something
+is not listed here. The words listeners (run over a customer's words or a rep's note) are listed here
+too, rather than appending themselves to the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from handlers import approvals, archive, contacts, customers, org_events, risk, todos
+from handlers.context import Context
+from handlers.model import Card, InboundMessage
+from storage.models import Customer, Message
+
+# Called with each stored message whose words should be scanned (a customer's words, a rep's note).
+WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
+
+HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approvals, contacts, org_events, archive)
+WORDS_LISTENERS: tuple[WordsListener, ...] = (risk.scan_words,)
