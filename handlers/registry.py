@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from handlers import approvals, archive, contacts, customers, org_events, risk, todos
+from handlers import archive, contacts, customers, org_events, risk, todos
+from handlers.approvals import commands as approval_commands
+from handlers.approvals import views as approval_views
 from handlers.context import Context
 from handlers.model import Card, InboundMessage
 from storage.models import Customer, Message
@@ -20,5 +22,6 @@ from storage.models import Customer, Message
 # Called with each stored message whose words should be scanned (a customer's words, a rep's note).
 WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
 
-HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approvals, contacts, org_events, archive)
+HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approval_commands, approval_views,
+                                            contacts, org_events, archive)
 WORDS_LISTENERS: tuple[WordsListener, ...] = (risk.scan_words,)

@@ -25,10 +25,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from handlers import orgchart, outbox
-from handlers.approvals import (
+from handlers.approvals.text import (
     approver_label,
     approvers_of,
-    duration,
     ordinal,
     role_name,
     summary_lines,
@@ -37,7 +36,7 @@ from handlers.approvals import (
 )
 from handlers.context import Context
 from handlers.model import Button, Card
-from handlers.timefmt import local_time
+from handlers.timefmt import duration, local_time
 from storage import approvals as approval_repo
 from storage import audit, directory
 from storage.models import Approval, ApprovalStep, Customer, Todo, User
