@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 CHAIN_LIMIT = 20  # guards the walk up the management chain
 DIRECTOR, ADMIN = "director", "admin"
+ROLE_NAMES = {"rep": "销售", "manager": "经理", "director": "总监", "finance": "财务", "admin": "管理员"}
 
 
 def active_user(ctx: Context, user_id: str | None) -> User | None:
@@ -124,3 +125,13 @@ def _target_users(ctx: Context, target: str, owner: User | None) -> list[User]:
         return [user] if user else []
     log.warning("unknown notify target %r ignored", target)
     return []
+
+
+def user_name(ctx: Context, user_id: str | None) -> str:
+    """The name to show for a directory id ('—' for nobody)."""
+    user = directory.get_user(ctx.session, user_id)
+    return user.name if user else (user_id or "—")
+
+
+def role_name(role: str) -> str:
+    return ROLE_NAMES.get(role, role)

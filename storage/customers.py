@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage import audit
@@ -131,3 +131,23 @@ def timeline(session: Session, customer_id: int, limit: int = 20) -> list[Messag
 
 def count(session: Session) -> int:
     return int(session.scalar(select(func.count(Customer.id))) or 0)
+
+
+def silent(session: Session, level: int, before: datetime, limit: int) -> list[Customer]:
+    """Active customers at this silence level whose last activity is at or before `before`, oldest first."""
+    stmt = (select(Customer)
+            .where(Customer.status == "active", Customer.silence_level == level, Customer.last_activity_at <= before)
+            .order_by(Customer.last_activity_at, Customer.id).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def claim_silence(session: Session, customer: Customer, level: int, before: datetime, **values: object) -> bool:
+    """Move a customer from the silence level we read to `level`, only if it is still that silent."""
+    result = session.execute(
+        update(Customer)
+        .where(Customer.id == customer.id, Customer.status == "active",
+               Customer.silence_level == customer.silence_level, Customer.last_activity_at <= before)
+        .values(silence_level=level, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -110,3 +110,8 @@ def reports_of(session: Session, manager_id: str) -> list[User]:
 def find_users(session: Session, text: str) -> list[User]:
     """Users whose id or name equals the text."""
     return list(session.scalars(select(User).where(or_(User.id == text, User.name == text))))
+
+
+def all_users(session: Session) -> list[User]:
+    """Every user row, active or not (the directory is small)."""
+    return list(session.scalars(select(User)))

@@ -78,3 +78,22 @@ def claim(session: Session, todo: Todo, user_id: str, at: datetime) -> bool:
         return False
     audit.record(session, at, user_id, "todo", todo.id, "owner_id", None, user_id, "claimed")
     return True
+
+
+def due_for_check(session: Session, now: datetime, limit: int) -> list[Todo]:
+    """Open to-dos whose next escalation check has come, earliest first."""
+    stmt = (select(Todo).where(Todo.status == "open", Todo.next_check_at <= now)
+            .order_by(Todo.next_check_at, Todo.id).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def move_escalation(session: Session, todo: Todo, from_level: int, level: int, next_check_at: datetime | None) -> bool:
+    """Move a to-do from `from_level` to `level`, only if nobody changed its level or owner since we read it."""
+    owner_same = Todo.owner_id == todo.owner_id if todo.owner_id else Todo.owner_id.is_(None)
+    result = session.execute(
+        update(Todo)
+        .where(Todo.id == todo.id, Todo.status == "open", Todo.escalation_level == from_level, owner_same)
+        .values(escalation_level=level, next_check_at=next_check_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.amounts import format_amount
 from handlers.context import Context
+from handlers.orgchart import role_name, user_name
 from handlers.timefmt import local_time
 from storage import directory
 from storage.models import Approval, ApprovalStep, Customer
@@ -12,16 +13,6 @@ KIND_NAMES = {"quote": "报价", "contract": "合同"}
 STATUS_NAMES = {"pending": "审批中", "approved": "已通过", "rejected": "已驳回", "withdrawn": "已撤回"}
 STEP_NAMES = {"waiting": "未开始", "pending": "待审批", "approved": "已同意", "rejected": "已驳回",
               "skipped": "已跳过", "cancelled": "已取消"}
-ROLE_NAMES = {"rep": "销售", "manager": "经理", "director": "总监", "finance": "财务", "admin": "管理员"}
-
-
-def user_name(ctx: Context, user_id: str | None) -> str:
-    user = directory.get_user(ctx.session, user_id)
-    return user.name if user else (user_id or "—")
-
-
-def role_name(role: str) -> str:
-    return ROLE_NAMES.get(role, role)
 
 
 def approver_label(ctx: Context, step: ApprovalStep) -> str:

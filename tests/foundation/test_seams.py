@@ -207,3 +207,27 @@ def test_every_module_that_registers_handlers_is_in_the_registry():
     registering -= {"handlers.commands"}  # the router's own 帮助
     listed = {m.__name__ for m in registry.HANDLER_MODULES}
     assert registering == listed
+
+
+# ------------------------------------------------------------------------------------ rules beside their domain
+
+
+def test_no_module_borrows_another_modules_private_helpers():
+    """A name starting with _ is its module's own; needing it elsewhere means it belongs lower down."""
+    borrowed = []
+    for module, source in project_sources().items():
+        for node, _ in _imports(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LAYERS:
+                borrowed += [f"{module}:{node.lineno} {node.module}.{a.name}" for a in node.names
+                             if a.name.startswith("_") and not a.name.startswith("__")]
+    assert borrowed == []
+
+
+def test_the_scheduler_runs_escalation_rules_it_does_not_own():
+    """scheduler/escalation.py calls the domain's rules; the queries live in storage, the rules in handlers."""
+    edges = [e for e in import_edges(project_sources()) if e.source == "scheduler.escalation"]
+    tree = ast.parse((ROOT / "scheduler" / "escalation.py").read_text(encoding="utf-8"))
+    third_party = {n.module or "" for n, _ in _imports(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n, _ in _imports(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not [m for m in third_party if m.split(".")[0] == "sqlalchemy"]
+    assert not [e.target for e in edges if e.target.startswith("storage.")]
