@@ -19,7 +19,8 @@ from scheduler.delivery import DeliveryError
 from storage.db import transaction
 from storage.models import OutboxItem, PlatformToken
 from tests.conftest import NOW
-from tests.dingtalk.conftest import AGENT_ID, APP_KEY, pump
+from tests.dingtalk.conftest import AGENT_ID, APP_KEY, APP_SECRET, pump
+from tests.fakes.dingtalk import FakeDingTalkServer
 
 BATCH = "/v1.0/robot/oToMessages/batchSend"
 NOTICE = "/topapi/message/corpconversation/asyncsend_v2"
@@ -58,9 +59,21 @@ def test_reply_uses_the_session_webhook_while_it_is_valid(channel, fake_dingtalk
     assert fake_dingtalk.calls(BATCH) == []
 
 
-def test_a_session_webhook_on_a_foreign_host_is_never_called(channel, fake_dingtalk):
-    foreign = Address("dingtalk", "ding_zhangsan", "http://169.254.169.254/latest/meta-data", NOW + timedelta(hours=1))
-    assert channel.send(Card(title="已记录"), foreign, NOW).startswith("pqk-")
+@pytest.mark.parametrize("host", ["another port", "another name"])
+def test_a_session_webhook_on_a_foreign_host_is_never_called(channel, fake_dingtalk, host):
+    # The "foreign" host is a second fake on 127.0.0.1 (another port), or the same fake under another
+    # name (localhost): both answer like DingTalk and record every hit, so a channel that POSTed there
+    # would be caught, and no request can leave the machine.
+    with FakeDingTalkServer(app_key=APP_KEY, app_secret=APP_SECRET) as foreign_fake:
+        if host == "another port":
+            hook, hits = foreign_fake.session_webhook("stolen"), foreign_fake
+        else:
+            hook, hits = fake_dingtalk.session_webhook("stolen").replace("127.0.0.1", "localhost"), fake_dingtalk
+        assert urlsplit(hook).netloc != urlsplit(fake_dingtalk.url).netloc
+        foreign = Address("dingtalk", "ding_zhangsan", hook, NOW + timedelta(hours=1))
+        assert channel.send(Card(title="已记录"), foreign, NOW).startswith("pqk-")
+        assert hits.calls("/robot/sendBySession") == []
+        assert foreign_fake.calls("/robot/sendBySession") == [] and foreign_fake.calls(BATCH) == []
     assert [c.json["userIds"] for c in fake_dingtalk.calls(BATCH)] == [["ding_zhangsan"]]
 
 

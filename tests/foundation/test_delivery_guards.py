@@ -1,0 +1,113 @@
+"""Delivery under races: a worker whose claim ran out and was taken over must neither send the card
+again nor overwrite what the new holder recorded. Clocks are injected; nothing sleeps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from handlers import outbox
+from handlers.context import Context
+from handlers.model import Address, Card
+from scheduler.delivery import DeliveryError, deliver_due
+from storage.db import transaction
+from storage.models import OutboxItem
+from storage.queues import claim_outbox, finish_outbox, renew_outbox_claim
+from tests.conftest import NOW
+from tests.foundation.channels import RecordingChannel
+
+LEASE = timedelta(seconds=120)
+
+
+def _post(runtime, *cards: Card) -> None:
+    with transaction(runtime.factory) as s:
+        outbox.post(Context(s, runtime.settings, NOW), cards)
+
+
+def _items(runtime) -> list[OutboxItem]:
+    with runtime.factory() as s:
+        return list(s.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+
+
+def test_a_card_taken_over_while_the_batch_was_slow_is_not_sent_again(runtime):
+    """w1 claims two cards; its first send outlasts the lease, so w2 takes both over and sends them;
+    when w1 reaches the second card its claim renewal fails and it does not send it again."""
+    _post(runtime, Card("第一张", recipients=("zhangsan",)), Card("第二张", recipients=("lisi",)))
+    cfg = runtime.settings.delivery
+    now = [NOW]
+    rival = RecordingChannel(per_minute=1000)
+
+    def slow_first_send(card: Card, address: Address) -> None:
+        if card.title == "第一张":
+            now[0] = NOW + LEASE * 3  # the send hung for six minutes
+            deliver_due(runtime.factory, {"console": rival}, now[0], cfg, "w2", lease=LEASE)
+
+    slow = RecordingChannel(per_minute=1000, on_send=slow_first_send)
+    deliver_due(runtime.factory, {"console": slow}, NOW, cfg, "w1", lease=LEASE, clock=lambda: now[0])
+    assert rival.titles() == ["第一张", "第二张"]
+    assert slow.titles() == ["第一张"]  # the one already in flight; never the second
+    assert [(i.status, i.attempts, i.claimed_by) for i in _items(runtime)] == [("sent", 1, None), ("sent", 1, None)]
+
+
+def test_the_renewal_gives_each_send_a_full_lease(runtime):
+    """Renewed right before the send: while it is in flight another worker finds nothing to claim,
+    even though the batch was claimed longer ago than the lease."""
+    _post(runtime, Card("第一张", recipients=("zhangsan",)), Card("第二张", recipients=("lisi",)))
+    cfg = runtime.settings.delivery
+    now = [NOW]
+    seen: list[int] = []
+
+    def late_second_send(card: Card, address: Address) -> None:
+        if card.title == "第一张":
+            now[0] = NOW + LEASE + timedelta(seconds=30)  # past the batch's first lease
+        else:
+            with transaction(runtime.factory) as s:
+                seen.append(len(claim_outbox(s, now[0] + LEASE - timedelta(seconds=1), "w2", LEASE, 10)))
+
+    channel = RecordingChannel(per_minute=1000, on_send=late_second_send)
+    deliver_due(runtime.factory, {"console": channel}, NOW, cfg, "w1", lease=LEASE, clock=lambda: now[0])
+    assert channel.titles() == ["第一张", "第二张"]
+    assert seen == [0]
+    assert [i.status for i in _items(runtime)] == ["sent", "sent"]
+
+
+def test_a_late_failure_of_the_old_holder_does_not_bury_a_card_the_new_holder_sent(runtime):
+    _post(runtime, Card("提醒", recipients=("zhangsan",)))
+    cfg = runtime.settings.delivery
+    rival = RecordingChannel(per_minute=1000)
+
+    def rival_sends_meanwhile(card: Card, address: Address) -> None:
+        deliver_due(runtime.factory, {"console": rival}, NOW + LEASE * 2, cfg, "w2", lease=LEASE)
+        raise DeliveryError("60020 not allowed", retryable=False)
+
+    doomed = RecordingChannel(per_minute=1000, on_send=rival_sends_meanwhile)
+    report = deliver_due(runtime.factory, {"console": doomed}, NOW, cfg, "w1", lease=LEASE)
+    assert rival.titles() == ["提醒"]
+    [item] = _items(runtime)
+    assert (item.status, item.attempts, item.last_error) == ("sent", 1, None)
+    assert report.dead == [item.id]  # w1 reports what it saw; the row keeps the new holder's outcome
+
+
+def test_only_the_holder_renews_or_finishes_a_claim(runtime):
+    _post(runtime, Card("提醒", recipients=("zhangsan",)))
+    with transaction(runtime.factory) as s:
+        [item] = claim_outbox(s, NOW, "w1", LEASE, 10)
+        item_id = item.id
+    later = NOW + timedelta(seconds=30)
+    with transaction(runtime.factory) as s:
+        assert not renew_outbox_claim(s, item_id, "w2", later + LEASE)
+        assert not finish_outbox(s, item_id, "w2", dict(status="dead", last_error="not mine"))
+        assert claim_outbox(s, later, "w2", LEASE, 10) == []  # still w1's
+        assert renew_outbox_claim(s, item_id, "w1", later + LEASE)
+    [row] = _items(runtime)
+    assert (row.status, row.claimed_by, row.next_attempt_at) == ("pending", "w1", later + LEASE)
+    with transaction(runtime.factory) as s:
+        assert claim_outbox(s, later + LEASE - timedelta(seconds=1), "w2", LEASE, 10) == []
+        [taken] = claim_outbox(s, later + LEASE, "w2", LEASE, 10)  # due again exactly at expiry
+        assert taken.claimed_by == "w2"
+        assert not renew_outbox_claim(s, item_id, "w1", later + LEASE * 2)
+        assert finish_outbox(s, item_id, "w2", dict(status="sent", sent_at=later + LEASE))
+        assert not finish_outbox(s, item_id, "w2", dict(status="dead"))  # finished: nobody holds it now
+    assert _items(runtime)[0].status == "sent"
+
