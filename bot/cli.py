@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, open_runtime, sync_directory, worker_id
+from handlers.timefmt import zone_of
 from storage.db import upgrade
 
 log = logging.getLogger("salesbot")
 
 # Extra subcommands contributed by platform modules: name -> (module, add_parser function name)
-PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli")
+PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli", "bot.console", "bot.demo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port to listen on (default: [server] port)")
     _sub(sub, "worker", "run scheduler + delivery alone (beside gunicorn web workers)", cmd_worker)
     p = _sub(sub, "tick", "run every scheduled check once as of a time and send what it raises", cmd_tick)
-    p.add_argument("--at", help="ISO-8601 time (default: now; without a zone: UTC)")
+    p.add_argument("--at", help="ISO-8601 time (default: now; without a zone: [server] timezone)")
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("path", nargs="?", help="the file (default: --config, $SALESBOT_CONFIG, ./config.toml)")
     p.add_argument("--config", dest="config", help=argparse.SUPPRESS)
@@ -186,22 +187,24 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def parse_time(value: str | None) -> datetime:
+def parse_time(value: str | None, settings: Settings | None = None) -> datetime:
+    """--at: an ISO-8601 time; without a zone it is in the configured zone ([server] timezone)."""
     if not value:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise SystemExit(f"salesbot tick: --at {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:30:00+08:00)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise SystemExit(f"salesbot: --at {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:30:00+08:00)") from None
+    zone = zone_of((settings or Settings()).server.timezone)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
     from scheduler.jobs import run_tick
     from scheduler.runner import Worker
 
-    at = parse_time(args.at)
     settings = settings_of(args)
+    at = parse_time(args.at, settings)
     with open_runtime(settings) as runtime:
         sync_directory(runtime)
         worker = Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(), clock=lambda: at)

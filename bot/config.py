@@ -50,6 +50,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
+    timezone: str = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)
@@ -287,13 +288,14 @@ class _Reader:
 
 def _read_server(r: _Reader, raw: Mapping[str, Any]) -> ServerConfig:
     t = r.table(raw, "server")
-    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes"}, "server.")
+    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes", "timezone"}, "server.")
     d = ServerConfig()
     cfg = ServerConfig(
         public_url=r.str_(t, "public_url", "server.", d.public_url).rstrip("/"),
         host=r.str_(t, "host", "server.", d.host),
         port=r.number(t, "port", "server.", d.port),
         max_body_bytes=r.number(t, "max_body_bytes", "server.", d.max_body_bytes),
+        timezone=r.str_(t, "timezone", "server.", d.timezone),
     )
     if not re.match(r"^https?://", cfg.public_url):
         r.problem("server.public_url", f"must start with http:// or https://, got {cfg.public_url!r}")
