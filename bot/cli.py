@@ -18,6 +18,7 @@ from handlers.timefmt import zone_of
 from storage.db import upgrade
 
 log = logging.getLogger("salesbot")
+EXIT_CONFIG = 2  # an invalid config, in every command (like a command-line usage error)
 
 # Extra subcommands contributed by platform modules: name -> (module, add_parser function name)
 PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli", "bot.console", "bot.demo")
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +84,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
-        return 1
+        return EXIT_CONFIG
     print(settings.summary())
     return 0
 

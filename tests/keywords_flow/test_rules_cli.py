@@ -51,7 +51,7 @@ def test_a_bad_config_is_refused_with_its_problems(write_config, tmp_path, capsy
     sample.write_text("友商便宜\n", encoding="utf-8")
     assert main(["rules", "test", "--config", str(config), str(sample)]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and "scan.cooldown_hours: must be a number" in captured.err
+    assert captured.out == "" and "scan.cooldown_hours: 必须是数字，现在是 'soon'" in captured.err
 
 
 def test_rules_test_meets_the_quality_bar_on_the_public_labelled_set(tmp_path, capsys):
