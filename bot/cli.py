@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,12 +26,12 @@ PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli", "bot
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_output(getattr(args, "verbose", 0))
     if not getattr(args, "func", None):
-        parser.print_help()
+        # `salesbot db` alone: the help of `db`, not of salesbot
+        getattr(args, "group_parser", parser).print_help()
         return 2
     try:
         return int(args.func(args) or 0)
@@ -41,7 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="salesbot", description="Sales management inside WeCom and DingTalk.")
+    parser = argparse.ArgumentParser(prog="salesbot", description="Sales management inside WeCom and DingTalk.",
+                                     epilog=f"Exit status: 0 done, 1 the command failed, {EXIT_CONFIG} an invalid "
+                                            "config or command line.")
+    _common_options(parser, None)
     sub = parser.add_subparsers(metavar="COMMAND")
     p = _sub(sub, "serve", "run web + scheduler + delivery in one process", cmd_serve)
     p.add_argument("--host", help="address to listen on (default: [server] host)")
@@ -51,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="ISO-8601 time (default: now; without a zone: [server] timezone)")
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("path", nargs="?", help="the file (default: --config, $SALESBOT_CONFIG, ./config.toml)")
-    p.add_argument("--config", dest="config", help=argparse.SUPPRESS)
+    p.add_argument("--config", dest="config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check_config)
     db = _sub(sub, "db", "database maintenance", None)
     dbsub = db.add_subparsers(metavar="ACTION")
@@ -63,11 +68,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sub(sub: argparse._SubParsersAction, name: str, help_: str,
          func: Callable[[argparse.Namespace], int] | None) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help_)
-    p.add_argument("--config", help="config file (default: $SALESBOT_CONFIG, ./config.toml, embedded default)")
+    p = sub.add_parser(name, help=help_, description=help_)
+    # SUPPRESS: an option given before the subcommand is not reset by the subcommand's default
+    _common_options(p, argparse.SUPPRESS)
     if func is not None:
         p.set_defaults(func=func)
+    else:
+        p.set_defaults(group_parser=p)
     return p
+
+
+def _common_options(p: argparse.ArgumentParser, default: object) -> None:
+    """--config and -v, accepted before or after the subcommand."""
+    p.add_argument("--config", default=default,
+                   help="config file (default: $SALESBOT_CONFIG, ./config.toml, embedded default)")
+    p.add_argument("-v", "--verbose", action="count", default=default if default is not None else 0,
+                   help="more log lines (e.g. each database migration step)")
+
+
+def configure_output(verbose: int) -> None:
+    """Logging for a CLI run: Alembic's per-migration INFO lines only with -v; no ANSI colours in the
+    log when stderr is not a terminal (or NO_COLOR is set)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
+    if not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
+        import werkzeug.serving
+
+        werkzeug.serving._log_add_style = False  # its request log colours status codes with ANSI escapes
 
 
 def _add_plugin(sub: argparse._SubParsersAction, module_name: str) -> None:

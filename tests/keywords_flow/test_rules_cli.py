@@ -17,9 +17,10 @@ def test_prints_one_json_object_per_line_in_order(write_config, tmp_path, capsys
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["text"] for r in rows] == ["再不降价我们就换一家", "样品不用寄了", "", "针对手机的方案，友商便宜很多"]
     assert [r["rules"] for r in rows] == [["churn", "price_cut"], [], [], ["competitor", "price_cut"]]
+    assert [r["labels"] for r in rows] == [["流失风险", "降价压力"], [], [], ["竞品威胁", "降价压力"]]
     assert rows[0]["hits"] == [
-        {"rule": "price_cut", "keyword": "降价", "start": 2, "end": 4},
-        {"rule": "churn", "keyword": "换一家", "start": 7, "end": 10},
+        {"rule": "price_cut", "keyword": "降价", "start": 2, "end": 4, "label": "降价压力"},
+        {"rule": "churn", "keyword": "换一家", "start": 7, "end": 10, "label": "流失风险"},
     ]
 
 
