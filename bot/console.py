@@ -17,18 +17,19 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TextIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bot.config import DingTalkConfig, Settings, WeComConfig
 from bot.runtime import Runtime, open_runtime, sync_directory
 from handlers.model import Address, Card, InboundMessage
 from handlers.timefmt import local_time, zone_of
 from scheduler.jobs import run_tick
-from scheduler.runner import Worker
+from scheduler.runner import SCHEDULER_LEASE, Worker
 from storage import customers as customer_repo
 from storage import directory
 from storage.db import transaction
-from storage.models import Customer, OutboxItem, User
+from storage.models import Customer, InboundItem, Lease, OutboxItem, User
 from storage.queues import store_inbound
 
 MakeSub = Callable[..., argparse.ArgumentParser]
@@ -58,6 +59,13 @@ def cmd_console(args: argparse.Namespace) -> int:
     settings = terminal_only(settings_of(args))
     start = parse_time(args.at, settings)
     with open_runtime(settings, with_channels=False) as runtime:
+        with runtime.factory() as session:
+            busy = busy_with_platforms(session, utcnow())
+        if busy:
+            print(f"salesbot console: {busy}. The console sends every card to the terminal, so it only runs "
+                  "on a database no platform worker is using (stop it, or use another [database] url).",
+                  file=sys.stderr)
+            return 1
         if settings.users:  # a config without [[users]] (the embedded default) keeps the directory as it is
             sync_directory(runtime)
         console = Console(runtime, sys.stdout, start)
@@ -68,6 +76,24 @@ def cmd_console(args: argparse.Namespace) -> int:
             return 1
         console.run(sys.stdin)
     return 0
+
+
+def busy_with_platforms(session: Session, now: datetime) -> str | None:
+    """Why the console must not run here: a live worker, or platform work it would take over; else None."""
+    lease = session.get(Lease, SCHEDULER_LEASE)
+    if lease is not None and lease.holder and _aware(lease.expires_at) > now:
+        return f"a salesbot serve or worker ({lease.holder}) is running on this database"
+    inbound = session.scalar(select(func.count()).select_from(InboundItem).where(
+        InboundItem.status == "pending", InboundItem.platform != "console")) or 0
+    outbox = session.scalar(select(func.count()).select_from(OutboxItem).where(
+        OutboxItem.status == "pending", OutboxItem.channel != "console")) or 0
+    if inbound or outbox:
+        return f"the database holds {inbound} unhandled platform messages and {outbox} unsent platform cards"
+    return None
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def terminal_only(settings: Settings) -> Settings:
@@ -200,8 +226,7 @@ class Console:
             self.print("还没有发出过卡片。")
         for row in reversed(rows):
             when = local_time(row.sent_at)
-            self.print(f"{when} → {self.user_label(row.recipient_id or row.target)}（{row.channel}）"
-                       f"【{row.card.get('title', '')}】")
+            self.print(f"{when} → {self.user_label(row.recipient_id or row.target)}【{row.card.get('title', '')}】")
 
     # ----------------------------------------------------------------------------- plumbing
 

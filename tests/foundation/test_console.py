@@ -130,3 +130,44 @@ def test_console_refuses_an_unknown_user(tmp_path: Path, db_url: str, capsys):
     config = _config(tmp_path, db_url)
     assert main(["console", "--as", "nobody", "--config", str(config)]) == 1
     assert "no active user 'nobody'" in capsys.readouterr().err
+
+
+def test_console_refuses_a_database_a_platform_worker_is_using(tmp_path: Path, db_url: str, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    from storage.db import transaction
+    from storage.models import Lease, OutboxItem
+
+    config = _config(tmp_path, db_url)
+    assert main(["demo", "--config", str(config)]) == 0
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    now = datetime.now(UTC)
+    try:
+        with transaction(factory) as s:
+            s.add(Lease(name="scheduler", holder="web1:42:1", expires_at=now + timedelta(seconds=60)))
+        assert main(["console", "--as", "zhangsan", "--config", str(config)]) == 1
+        assert "a salesbot serve or worker (web1:42:1) is running" in capsys.readouterr().err
+        with transaction(factory) as s:
+            s.get(Lease, "scheduler").expires_at = now - timedelta(seconds=1)  # type: ignore[union-attr]
+            s.add(OutboxItem(channel="wecom", target="zhangsan", card={"title": "x"}, status="pending",
+                             attempts=0, created_at=now, next_attempt_at=now))
+        assert main(["console", "--as", "zhangsan", "--config", str(config)]) == 1
+        assert "0 unhandled platform messages and 1 unsent platform cards" in capsys.readouterr().err
+        with factory() as s:  # the WeCom card was left alone for the platform worker
+            assert s.scalars(select(OutboxItem).where(OutboxItem.channel == "wecom")).one().status == "pending"
+    finally:
+        engine.dispose()
+
+
+def test_time_without_a_zone_is_the_configured_zone():
+    from datetime import UTC, datetime
+
+    from bot.config import Settings
+    from bot.console import parse_clock
+
+    now = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+    assert parse_clock("+25h", now, Settings()) == datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
+    assert parse_clock("+30m", now, Settings()) == datetime(2026, 11, 2, 1, 30, tzinfo=UTC)
+    assert parse_clock("2026-11-03T09:00", now, Settings()) == datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
+    assert parse_clock("tomorrow", now, Settings()) is None
