@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,42 +15,48 @@ from datetime import UTC, datetime
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, open_runtime, sync_directory, worker_id
+from handlers.timefmt import zone_of
 from storage.db import upgrade
 
 log = logging.getLogger("salesbot")
+EXIT_CONFIG = 2  # an invalid config, in every command (like a command-line usage error)
 
 # Extra subcommands contributed by platform modules: name -> (module, add_parser function name)
-PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli")
+PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli", "bot.console", "bot.demo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_output(getattr(args, "verbose", 0))
     if not getattr(args, "func", None):
-        parser.print_help()
+        # `salesbot db` alone: the help of `db`, not of salesbot
+        getattr(args, "group_parser", parser).print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="salesbot", description="Sales management inside WeCom and DingTalk.")
+    parser = argparse.ArgumentParser(prog="salesbot", description="Sales management inside WeCom and DingTalk.",
+                                     epilog=f"Exit status: 0 done, 1 the command failed, {EXIT_CONFIG} an invalid "
+                                            "config or command line.")
+    _common_options(parser, None)
     sub = parser.add_subparsers(metavar="COMMAND")
     p = _sub(sub, "serve", "run web + scheduler + delivery in one process", cmd_serve)
     p.add_argument("--host", help="address to listen on (default: [server] host)")
     p.add_argument("--port", type=int, help="port to listen on (default: [server] port)")
     _sub(sub, "worker", "run scheduler + delivery alone (beside gunicorn web workers)", cmd_worker)
     p = _sub(sub, "tick", "run every scheduled check once as of a time and send what it raises", cmd_tick)
-    p.add_argument("--at", help="ISO-8601 time (default: now; without a zone: UTC)")
+    p.add_argument("--at", help="ISO-8601 time (default: now; without a zone: [server] timezone)")
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("path", nargs="?", help="the file (default: --config, $SALESBOT_CONFIG, ./config.toml)")
-    p.add_argument("--config", dest="config", help=argparse.SUPPRESS)
+    p.add_argument("--config", dest="config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check_config)
     db = _sub(sub, "db", "database maintenance", None)
     dbsub = db.add_subparsers(metavar="ACTION")
@@ -61,11 +68,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sub(sub: argparse._SubParsersAction, name: str, help_: str,
          func: Callable[[argparse.Namespace], int] | None) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help_)
-    p.add_argument("--config", help="config file (default: $SALESBOT_CONFIG, ./config.toml, embedded default)")
+    p = sub.add_parser(name, help=help_, description=help_)
+    # SUPPRESS: an option given before the subcommand is not reset by the subcommand's default
+    _common_options(p, argparse.SUPPRESS)
     if func is not None:
         p.set_defaults(func=func)
+    else:
+        p.set_defaults(group_parser=p)
     return p
+
+
+def _common_options(p: argparse.ArgumentParser, default: object) -> None:
+    """--config and -v, accepted before or after the subcommand."""
+    p.add_argument("--config", default=default,
+                   help="config file (default: $SALESBOT_CONFIG, ./config.toml, embedded default)")
+    p.add_argument("-v", "--verbose", action="count", default=default if default is not None else 0,
+                   help="more log lines (e.g. each database migration step)")
+
+
+def configure_output(verbose: int) -> None:
+    """Logging for a CLI run: Alembic's per-migration INFO lines only with -v; no ANSI colours in the
+    log when stderr is not a terminal (or NO_COLOR is set)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
+    if not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
+        import werkzeug.serving
+
+        werkzeug.serving._log_add_style = False  # its request log colours status codes with ANSI escapes
 
 
 def _add_plugin(sub: argparse._SubParsersAction, module_name: str) -> None:
@@ -82,7 +112,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
-        return 1
+        return EXIT_CONFIG
     print(settings.summary())
     return 0
 
@@ -186,22 +216,24 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def parse_time(value: str | None) -> datetime:
+def parse_time(value: str | None, settings: Settings | None = None) -> datetime:
+    """--at: an ISO-8601 time; without a zone it is in the configured zone ([server] timezone)."""
     if not value:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise SystemExit(f"salesbot tick: --at {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:30:00+08:00)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise SystemExit(f"salesbot: --at {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:30:00+08:00)") from None
+    zone = zone_of((settings or Settings()).server.timezone)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
     from scheduler.jobs import run_tick
     from scheduler.runner import Worker
 
-    at = parse_time(args.at)
     settings = settings_of(args)
+    at = parse_time(args.at, settings)
     with open_runtime(settings) as runtime:
         sync_directory(runtime)
         worker = Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(), clock=lambda: at)

@@ -47,6 +47,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
+    timezone: str = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)
@@ -149,12 +150,16 @@ class _Reader:
         self.problems: list[ConfigProblem] = []
 
     def problem(self, key: str, message: str) -> None:
+        # One mistake, one message: a key already reported is not reported again by a later check
+        # that only fails because of the first problem (a bad type, then "needs at least one").
+        if any(p.key == key for p in self.problems):
+            return
         self.problems.append(ConfigProblem(self.source, key, message))
 
     def table(self, raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         value = raw.get(key.rsplit(".", 1)[-1], {})
         if not isinstance(value, Mapping):
-            self.problem(key, f"must be a table, got {type(value).__name__}")
+            self.problem(key, f"必须是一个表（[{key}] 段），现在是{type_zh(value)}")
             return {}
         return value
 
@@ -163,7 +168,7 @@ class _Reader:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            self.problem(f"{prefix}{key}", f"must be a string, got {type(value).__name__}")
+            self.problem(f"{prefix}{key}", f"必须是字符串（用双引号括起来），现在是{type_zh(value)}")
             return default
         return value
 
@@ -178,16 +183,16 @@ class _Reader:
             try:
                 value = kind(value.strip())
             except ValueError:
-                self.problem(f"{prefix}{key}", f"must be a number, got {value!r}")
+                self.problem(f"{prefix}{key}", f"必须是数字，现在是 {value!r}")
                 return default
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(f"{prefix}{key}", f"must be a number, got {type(value).__name__}")
+            self.problem(f"{prefix}{key}", f"必须是数字，现在是{type_zh(value)}")
             return default
         if kind is int and isinstance(value, float) and not value.is_integer():
-            self.problem(f"{prefix}{key}", f"must be a whole number, got {value}")
+            self.problem(f"{prefix}{key}", f"必须是整数，现在是 {value}")
             return default
         if value < 0:
-            self.problem(f"{prefix}{key}", f"must not be negative, got {value}")
+            self.problem(f"{prefix}{key}", f"不能是负数，现在是 {value}")
             return default
         return kind(value)
 
@@ -196,30 +201,33 @@ class _Reader:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.problem(f"{prefix}{key}", "must be a list of non-empty strings")
+            self.problem(f"{prefix}{key}", '必须是非空字符串组成的数组，例如 ["竞品", "友商"]')
             return ()
         return tuple(value)
 
     def unknown_keys(self, raw: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
         for key in raw:
             if key not in allowed:
-                self.problem(f"{prefix}{key}", "unknown key (typo?)")
+                self.problem(f"{prefix}{key}", unknown_key_message(key, allowed))
 
 
 def _read_server(r: _Reader, raw: Mapping[str, Any]) -> ServerConfig:
     t = r.table(raw, "server")
-    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes"}, "server.")
+    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes", "timezone"}, "server.")
     d = ServerConfig()
     cfg = ServerConfig(
         public_url=r.str_(t, "public_url", "server.", d.public_url).rstrip("/"),
         host=r.str_(t, "host", "server.", d.host),
         port=r.number(t, "port", "server.", d.port),
         max_body_bytes=r.number(t, "max_body_bytes", "server.", d.max_body_bytes),
+        timezone=r.str_(t, "timezone", "server.", d.timezone),
     )
     if not re.match(r"^https?://", cfg.public_url):
-        r.problem("server.public_url", f"must start with http:// or https://, got {cfg.public_url!r}")
+        r.problem("server.public_url", f"必须以 http:// 或 https:// 开头，现在是 {cfg.public_url!r}")
     if cfg.max_body_bytes < 1024:
-        r.problem("server.max_body_bytes", "must be at least 1024")
+        r.problem("server.max_body_bytes", f"不能小于 1024，现在是 {cfg.max_body_bytes}")
+    if not is_time_zone(cfg.timezone):
+        r.problem("server.timezone", f"不认识的时区 {cfg.timezone!r}；请写 IANA 时区名，例如 Asia/Shanghai")
     return cfg
 
 
@@ -228,7 +236,7 @@ def _read_database(r: _Reader, raw: Mapping[str, Any]) -> DatabaseConfig:
     r.unknown_keys(t, {"url"}, "database.")
     url = r.str_(t, "url", "database.", DatabaseConfig.url)
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
-        r.problem("database.url", f"must be a sqlite:// or postgresql:// URL, got {url.split(':')[0]!r}")
+        r.problem("database.url", f"必须是 sqlite:// 或 postgresql:// 开头的连接串，现在是 {url.split(':')[0]!r}")
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return DatabaseConfig(url=url)
@@ -236,9 +244,9 @@ def _read_database(r: _Reader, raw: Mapping[str, Any]) -> DatabaseConfig:
 
 def _check_aes_key(r: _Reader, key: str, value: str) -> None:
     if value and len(value) != 43:
-        r.problem(key, f"must be exactly 43 characters, got {len(value)}")
+        r.problem(key, f"必须正好 43 个字符，现在是 {len(value)} 个")
     elif value and not re.fullmatch(r"[A-Za-z0-9+/]{43}", value):
-        r.problem(key, "must contain only base64 characters (A-Z a-z 0-9 + /)")
+        r.problem(key, "只能包含 base64 字符（A-Z a-z 0-9 + /）")
 
 
 def _read_archive(r: _Reader, t: Mapping[str, Any]) -> WeComArchiveConfig | None:
@@ -255,9 +263,9 @@ def _read_archive(r: _Reader, t: Mapping[str, Any]) -> WeComArchiveConfig | None
         timeout_seconds=r.number(a, "timeout_seconds", p, 10),
     )
     if bool(cfg.sdk_path) != bool(cfg.private_key_path):
-        r.problem("wecom.archive", "sdk_path and private_key_path must be given together")
+        r.problem("wecom.archive", "sdk_path 和 private_key_path 必须同时填写")
     if not 1 <= cfg.batch_size <= 1000:
-        r.problem("wecom.archive.batch_size", "must be between 1 and 1000")
+        r.problem("wecom.archive.batch_size", f"必须在 1 到 1000 之间，现在是 {cfg.batch_size}")
     return cfg
 
 
@@ -284,7 +292,7 @@ def _read_wecom(r: _Reader, raw: Mapping[str, Any]) -> WeComConfig:
     )
     _check_aes_key(r, "wecom.encoding_aes_key", cfg.encoding_aes_key)
     if cfg.corp_id and not (cfg.token and cfg.encoding_aes_key):
-        r.problem("wecom", "corp_id is set: token and encoding_aes_key are needed to receive callbacks")
+        r.problem("wecom", "填了 corp_id，还需要填 token 和 encoding_aes_key 才能接收企业微信的回调")
     return cfg
 
 
@@ -316,29 +324,32 @@ def _read_dingtalk(r: _Reader, raw: Mapping[str, Any]) -> DingTalkConfig:
 def _base_url(r: _Reader, t: Mapping[str, Any], key: str, prefix: str, default: str) -> str:
     value = r.str_(t, key, prefix, default)
     if not re.match(r"^https?://", value):
-        r.problem(f"{prefix}{key}", f"must start with http:// or https://, got {value!r}")
+        r.problem(f"{prefix}{key}", f"必须以 http:// 或 https:// 开头，现在是 {value!r}")
     return value if value.endswith("/") else value + "/"
 
 
 def _read_users(r: _Reader, raw: Mapping[str, Any]) -> tuple[UserConfig, ...]:
     items = raw.get("users", [])
     if not isinstance(items, list):
-        r.problem("users", "must be an array of tables: [[users]]")
+        r.problem("users", "必须写成表数组：每人一段 [[users]]")
         return ()
     users: list[UserConfig] = []
-    for i, t in enumerate(items):
-        p = f"users[{i}]."
+    labels: list[str] = []
+    for i, t in enumerate(items, start=1):
+        label = entry_label("users", i, t, "id")
+        p = f"{label}."
         if not isinstance(t, Mapping):
-            r.problem(f"users[{i}]", "must be a table")
+            r.problem(label, "必须是一个表（[[users]] 段）")
             continue
         r.unknown_keys(t, {"id", "name", "role", "manager", "wecom_userid", "dingtalk_userid", "prefer"}, p)
         uid = r.str_(t, "id", p)
         if not uid:
-            r.problem(f"{p}id", "is required")
+            r.problem(f"{p}id", "必须填写（用户的唯一标识）")
             continue
         prefer = r.opt_str(t, "prefer", p)
         if prefer is not None and prefer not in PLATFORMS:
-            r.problem(f"{p}prefer", f"must be \"wecom\" or \"dingtalk\", got {prefer!r}")
+            r.problem(f"{p}prefer", f"只能是 {one_of(PLATFORMS)}，现在是 {prefer!r}")
+        labels.append(label)
         users.append(
             UserConfig(
                 id=uid,
@@ -350,44 +361,47 @@ def _read_users(r: _Reader, raw: Mapping[str, Any]) -> tuple[UserConfig, ...]:
                 prefer=prefer,
             )
         )
-    _check_users(r, users)
+    _check_users(r, users, labels)
     return tuple(users)
 
 
-def _check_users(r: _Reader, users: list[UserConfig]) -> None:
+def _check_users(r: _Reader, users: list[UserConfig], labels: list[str]) -> None:
     seen: dict[str, int] = {}
     for i, u in enumerate(users):
         if u.id in seen:
-            r.problem(f"users[{i}].id", f"duplicate user id {u.id!r} (first at users[{seen[u.id]}])")
+            r.problem(f"{labels[i]}.id", f"用户 id {u.id!r} 重复（第一次出现在 {labels[seen[u.id]]}）")
         seen.setdefault(u.id, i)
     for attr in ("wecom_userid", "dingtalk_userid"):
         owners: dict[str, str] = {}
         for i, u in enumerate(users):
             value = getattr(u, attr)
             if value and value in owners and owners[value] != u.id:
-                r.problem(f"users[{i}].{attr}", f"{value!r} is already used by user {owners[value]!r}")
+                r.problem(f"{labels[i]}.{attr}", f"{value!r} 已经是用户 {owners[value]!r} 的 {attr}")
             if value:
                 owners.setdefault(value, u.id)
     for i, u in enumerate(users):
         if u.manager is not None and u.manager not in seen:
-            r.problem(f"users[{i}].manager", f"user {u.id!r} names manager {u.manager!r}, who does not exist")
+            r.problem(f"{labels[i]}.manager", f"上级 {u.manager!r} 不存在：[[users]] 里没有这个 id"
+                                              f"{did_you_mean(u.manager, seen)}")
         elif u.manager == u.id:
-            r.problem(f"users[{i}].manager", f"user {u.id!r} cannot be their own manager")
-    _check_manager_cycles(r, users)
+            r.problem(f"{labels[i]}.manager", "不能是自己的上级")
+    _check_manager_cycles(r, users, labels)
 
 
-def _check_manager_cycles(r: _Reader, users: list[UserConfig]) -> None:
+def _check_manager_cycles(r: _Reader, users: list[UserConfig], labels: list[str]) -> None:
     managers = {u.id: u.manager for u in users}
+    loops: set[frozenset[str]] = set()
     for i, u in enumerate(users):
-        seen = {u.id}
+        path = [u.id]
         current = u.manager
         while current is not None and current in managers:
-            if current in seen:
-                if current != u.id:
-                    break  # reported at the user inside the loop
-                r.problem(f"users[{i}].manager", f"the manager chain of {u.id!r} loops back to itself")
+            if current in path:
+                if current != u.id or frozenset(path) in loops:
+                    break  # reported once, at the first user of the loop
+                loops.add(frozenset(path))
+                r.problem(f"{labels[i]}.manager", f"上级关系成环：{' → '.join([*path, u.id])}（一个人不能是自己的间接上级）")
                 break
-            seen.add(current)
+            path.append(current)
             current = managers[current]
 
 
@@ -406,21 +420,22 @@ _RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notif
 def _read_rules(r: _Reader, raw: Mapping[str, Any]) -> tuple[RuleConfig, ...]:
     items = raw.get("rules", [])
     if not isinstance(items, list):
-        r.problem("rules", "must be an array of tables: [[rules]]")
+        r.problem("rules", "必须写成表数组：每条规则一段 [[rules]]")
         return ()
     rules: list[RuleConfig] = []
-    names: set[str] = set()
-    for i, t in enumerate(items):
-        p = f"rules[{i}]."
+    names: dict[str, str] = {}
+    for i, t in enumerate(items, start=1):
+        label = entry_label("rules", i, t, "name")
+        p = f"{label}."
         if not isinstance(t, Mapping):
-            r.problem(f"rules[{i}]", "must be a table")
+            r.problem(label, "必须是一个表（[[rules]] 段）")
             continue
         rule = _read_rule(r, t, p)
         if rule is None:
             continue
         if rule.name in names:
-            r.problem(f"{p}name", f"duplicate rule name {rule.name!r}")
-        names.add(rule.name)
+            r.problem(f"{p}name", f"规则名 {rule.name!r} 重复（第一次出现在 {names[rule.name]}）")
+        names.setdefault(rule.name, label)
         rules.append(rule)
     return tuple(rules)
 
@@ -429,22 +444,22 @@ def _read_rule(r: _Reader, t: Mapping[str, Any], p: str) -> RuleConfig | None:
     r.unknown_keys(t, _RULE_KEYS, p)
     name = r.str_(t, "name", p)
     if not name:
-        r.problem(f"{p}name", "is required")
+        r.problem(f"{p}name", "必须填写（规则的唯一标识，英文）")
         return None
     kind = r.str_(t, "kind", p)
     if kind not in RULE_KINDS:
-        r.problem(f"{p}kind", f"must be one of {', '.join(RULE_KINDS)}, got {kind!r}")
+        r.problem(f"{p}kind", f"只能是 {one_of(RULE_KINDS)}，现在是 {kind!r}")
     severity = r.str_(t, "severity", p, "medium")
     if severity not in SEVERITIES:
-        r.problem(f"{p}severity", f"must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        r.problem(f"{p}severity", f"只能是 {one_of(SEVERITIES)}，现在是 {severity!r}")
     keywords = r.str_list(t, "keywords", p)
     if not keywords:
-        r.problem(f"{p}keywords", "needs at least one keyword")
+        r.problem(f"{p}keywords", "至少要有一个关键词")
     notify = r.str_list(t, "notify", p)
     for target in notify:
         if target not in NOTIFY_TARGETS and not target.startswith(("user:", "role:")):
-            r.problem(f"{p}notify", f"unknown recipient {target!r}; use owner, manager, director, admin, "
-                                    "user:<id> or role:<role>")
+            r.problem(f"{p}notify", f"不认识的接收人 {target!r}；可以写 owner、manager、director、admin、"
+                                    "user:<id> 或 role:<角色>")
     return RuleConfig(
         name=name,
         label=r.str_(t, "label", p, name) or name,
@@ -461,24 +476,25 @@ def _read_rule(r: _Reader, t: Mapping[str, Any], p: str) -> RuleConfig | None:
 def _read_approvals(r: _Reader, raw: Mapping[str, Any], users: tuple[UserConfig, ...]) -> tuple[ApprovalConfig, ...]:
     items = raw.get("approvals", [])
     if not isinstance(items, list):
-        r.problem("approvals", "must be an array of tables: [[approvals]]")
+        r.problem("approvals", "必须写成表数组：每种单据一段 [[approvals]]")
         return ()
     chains: list[ApprovalConfig] = []
-    for i, t in enumerate(items):
-        p = f"approvals[{i}]."
+    for i, t in enumerate(items, start=1):
+        label = entry_label("approvals", i, t, "kind")
+        p = f"{label}."
         if not isinstance(t, Mapping):
-            r.problem(f"approvals[{i}]", "must be a table")
+            r.problem(label, "必须是一个表（[[approvals]] 段）")
             continue
         r.unknown_keys(t, {"kind", "sla_hours", "steps"}, p)
         kind = r.str_(t, "kind", p)
         if kind not in APPROVAL_KINDS:
-            r.problem(f"{p}kind", f"must be one of {', '.join(APPROVAL_KINDS)}, got {kind!r}")
+            r.problem(f"{p}kind", f"只能是 {one_of(APPROVAL_KINDS)}，现在是 {kind!r}")
         if any(c.kind == kind for c in chains):
-            r.problem(f"{p}kind", f"a chain for {kind!r} is already defined")
+            r.problem(f"{p}kind", f"{kind!r} 的审批流前面已经定义过了（每种单据只能有一段）")
         steps = _read_steps(r, t.get("steps", []), f"{p}steps", users)
         sla_hours = r.number(t, "sla_hours", p, 24)
         if sla_hours < 1:
-            r.problem(f"{p}sla_hours", "must be at least 1")
+            r.problem(f"{p}sla_hours", f"不能小于 1，现在是 {sla_hours}")
         _check_chain(r, f"{p}steps", steps, users)
         chains.append(ApprovalConfig(kind=kind, steps=steps, sla_hours=sla_hours))
     return tuple(chains)
@@ -488,24 +504,27 @@ def _check_chain(r: _Reader, key: str, steps: tuple[ApprovalStepConfig, ...], us
     """A chain climbs the org chart (manager levels increase), names each approver once, and every
     step's amount range and SLA make sense."""
     depth = _deepest_manager_chain(users)
+    # A broken [[users]] entry is reported there; the chains' depth checks would only repeat it.
+    org_broken = any(p.key.startswith("users") for p in r.problems)
     highest, seen = 0, dict[str, int]()
-    for j, step in enumerate(steps):
+    for j, step in enumerate(steps, start=1):
         p = f"{key}[{j}]."
         if step.sla_hours is not None and step.sla_hours < 1:
-            r.problem(f"{p}sla_hours", "must be at least 1")
+            r.problem(f"{p}sla_hours", f"不能小于 1，现在是 {step.sla_hours}")
         if step.min_amount is not None and step.max_amount is not None and step.min_amount > step.max_amount:
-            r.problem(f"{p}min_amount", f"is greater than max_amount ({step.min_amount} > {step.max_amount})")
+            r.problem(f"{p}min_amount", f"比 max_amount 还大（{step.min_amount:g} > {step.max_amount:g}）")
         if step.approver in seen:
-            r.problem(f"{p}approver", f"{step.approver!r} already decides {key}[{seen[step.approver]}]")
+            r.problem(f"{p}approver", f"{step.approver!r} 已经是 steps[{seen[step.approver]}] 的审批人，"
+                                      "同一审批流里每人只审一次")
         seen.setdefault(step.approver, j)
         level = _manager_level(step.approver)
         if level is None:
             continue
-        if users and level > depth:
-            r.problem(f"{p}approver", f"nobody has {level} levels of managers, so {step.approver!r} never resolves")
+        if users and level > depth and not org_broken:
+            r.problem(f"{p}approver", f"[[users]] 里没有人有 {level} 级上级，{step.approver!r} 永远找不到审批人")
         if level <= highest:
-            r.problem(f"{p}approver", f"{step.approver!r} comes after manager:{highest}; manager levels must "
-                                      "increase along a chain")
+            r.problem(f"{p}approver", f"{step.approver!r} 排在 manager:{highest} 之后；审批流里上级的级别必须"
+                                      "逐步升高")
         highest = max(highest, level)
 
 
@@ -531,13 +550,13 @@ def _deepest_manager_chain(users: tuple[UserConfig, ...]) -> int:
 
 def _read_steps(r: _Reader, raw: Any, key: str, users: tuple[UserConfig, ...]) -> tuple[ApprovalStepConfig, ...]:
     if not isinstance(raw, list) or not raw:
-        r.problem(key, "must be a non-empty list of steps like { approver = \"manager\" }")
+        r.problem(key, '必须是非空的步骤数组，例如 steps = [{ approver = "manager" }]')
         return ()
     steps = []
-    for j, s in enumerate(raw):
+    for j, s in enumerate(raw, start=1):
         p = f"{key}[{j}]."
         if not isinstance(s, Mapping):
-            r.problem(f"{key}[{j}]", "must be an inline table like { approver = \"manager\" }")
+            r.problem(f"{key}[{j}]", '必须是内联表，例如 { approver = "manager" }')
             continue
         r.unknown_keys(s, {"approver", "min_amount", "max_amount", "sla_hours"}, p)
         approver = r.str_(s, "approver", p)
@@ -561,13 +580,13 @@ def approver_problem(spec: str, users: tuple[UserConfig, ...]) -> str | None:
         return None
     if spec.startswith("role:") and spec[5:]:
         if users and not any(u.role == spec[5:] for u in users):
-            return f"no user has role {spec[5:]!r}"
+            return f"没有哪个用户的 role 是 {spec[5:]!r}"
         return None
     if spec.startswith("user:") and spec[5:]:
         if users and not any(u.id == spec[5:] for u in users):
-            return f"user {spec[5:]!r} does not exist"
+            return f"用户 {spec[5:]!r} 不存在：[[users]] 里没有这个 id{did_you_mean(spec[5:], [u.id for u in users])}"
         return None
-    return f"unknown approver {spec!r}; use manager, manager:N, role:<role> or user:<id>"
+    return f"不认识的审批人 {spec!r}；可以写 manager、manager:N、role:<角色> 或 user:<id>"
 
 
 def _read_sla(r: _Reader, raw: Mapping[str, Any]) -> SlaConfig:
@@ -583,9 +602,10 @@ def _read_sla(r: _Reader, raw: Mapping[str, Any]) -> SlaConfig:
     )
     for key in ("todo_escalate_hours", "unclaimed_hours", "silent_remind_days"):
         if getattr(cfg, key) < 1:
-            r.problem(f"sla.{key}", "must be at least 1")
+            r.problem(f"sla.{key}", f"不能小于 1，现在是 {getattr(cfg, key)}")
     if cfg.silent_release_days <= cfg.silent_remind_days:
-        r.problem("sla.silent_release_days", "must be greater than silent_remind_days")
+        r.problem("sla.silent_release_days", f"必须大于 silent_remind_days（{cfg.silent_remind_days}），"
+                                             f"现在是 {cfg.silent_release_days}")
     return cfg
 
 
@@ -602,9 +622,9 @@ def _read_delivery(r: _Reader, raw: Mapping[str, Any]) -> DeliveryConfig:
         batch_size=r.number(t, "batch_size", p, d.batch_size),
     )
     if cfg.max_attempts < 1:
-        r.problem("delivery.max_attempts", "must be at least 1")
+        r.problem("delivery.max_attempts", f"不能小于 1，现在是 {cfg.max_attempts}")
     if cfg.per_minute < 1:
-        r.problem("delivery.per_minute", "must be at least 1")
+        r.problem("delivery.per_minute", f"不能小于 1，现在是 {cfg.per_minute}")
     return cfg
 
 
@@ -639,7 +659,7 @@ def settings_from_mapping(raw: Mapping[str, Any], source: str) -> Settings:
     r = _Reader(source)
     for key in raw:
         if key not in KNOWN_TOP_LEVEL:
-            r.problem(key, "unknown section (typo?)")
+            r.problem(key, unknown_section_message(key, KNOWN_TOP_LEVEL))
     parts = {name: read(r, raw) for name, read in _SECTIONS.items()}
     users = _read_users(r, raw)
     approvals = _read_approvals(r, raw, users)
@@ -673,7 +693,7 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         key = f"line {line.group(1)}" if line else "syntax"
-        raise ConfigError([ConfigProblem(source, key, f"TOML syntax error: {exc}")]) from None
+        raise ConfigError([ConfigProblem(source, key, f"TOML 语法错误（{exc}）")]) from None
 
 
 def default_config_text() -> str:
@@ -706,8 +726,21 @@ def load_settings(
         try:
             text = found.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError([ConfigProblem(source, "file", "does not exist")]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([ConfigProblem(source, "file", f"cannot be read: {exc}")]) from None
+            raise ConfigError([ConfigProblem(source, "file", "文件不存在")]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([ConfigProblem(source, "file", "不是 UTF-8 编码的文本，请用 UTF-8 保存")]) from None
+        except OSError as exc:
+            raise ConfigError([ConfigProblem(source, "file", f"无法读取（{exc.strerror or exc}）")]) from None
     raw = apply_env_overrides(parse_toml(text, source), env)
     return settings_from_mapping(raw, source)
+
+
+from bot.config_messages import (  # noqa: E402  (helpers for the messages above; kept apart from the types)
+    did_you_mean,
+    entry_label,
+    is_time_zone,
+    one_of,
+    type_zh,
+    unknown_key_message,
+    unknown_section_message,
+)

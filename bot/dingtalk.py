@@ -29,7 +29,7 @@ from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
 from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
 from handlers.model import Address, Card, InboundEvent, InboundMessage
-from handlers.timefmt import CHINA_TIME
+from handlers.timefmt import display_zone
 from storage.db import transaction
 from storage.queues import recent_sends
 
@@ -272,7 +272,7 @@ class DingTalkChannel:
     def footer(self, target: str, now: datetime) -> str:
         """Send time and today's count for this person. DingTalk silently drops the same content
         sent to the same user twice a day, so no two messages to one person may read the same."""
-        local = now.astimezone(CHINA_TIME)
+        local = now.astimezone(display_zone())
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction(self.factory) as session:
             count, _ = recent_sends(session, PLATFORM, target, midnight)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError, Settings, load_settings
+from handlers.timefmt import use_zone
 from storage.common import utcnow
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.directory import sync_users
@@ -92,6 +93,7 @@ class Runtime:
 
 def open_runtime(settings: Settings, migrate: bool | None = None, with_channels: bool = True) -> Runtime:
     """Connect to the database (upgrading SQLite automatically), sync users, build channels."""
+    use_zone(settings.server.timezone)  # every time a user or admin reads is in the configured zone
     engine = make_engine(settings.database.url)
     if migrate if migrate is not None else settings.database.is_sqlite:
         upgrade(engine)

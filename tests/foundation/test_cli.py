@@ -49,7 +49,7 @@ def test_serve_refuses_an_invalid_config(tmp_path: Path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[wecom]\nencoding_aes_key = "abc"\n', encoding="utf-8")
     assert main(["serve", "--config", str(bad)]) == 2
-    assert f"{bad}: wecom.encoding_aes_key: must be exactly 43 characters" in capsys.readouterr().err
+    assert f"{bad}: wecom.encoding_aes_key: 必须正好 43 个字符" in capsys.readouterr().err
 
 
 def test_db_upgrade_and_tick(write_config, capsys):

@@ -64,34 +64,34 @@ def test_toml_syntax_error_names_the_line(tmp_path: Path):
 
 def test_aes_key_must_be_43_characters(tmp_path: Path):
     path = _write(tmp_path, '[wecom]\ncorp_id = "ww1"\nsecret = "s"\ntoken = "t"\nencoding_aes_key = "short"\n')
-    assert _problems(path) == [f"{path}: wecom.encoding_aes_key: must be exactly 43 characters, got 5"]
+    assert _problems(path) == [f"{path}: wecom.encoding_aes_key: 必须正好 43 个字符，现在是 5 个"]
 
 
 def test_unknown_rule_kind(tmp_path: Path):
     path = _write(tmp_path, '[[rules]]\nname = "x"\nkind = "alarm"\nkeywords = ["a"]\n')
-    assert _problems(path) == [f"{path}: rules[0].kind: must be one of risk, todo, got 'alarm'"]
+    assert _problems(path) == [f"{path}: rules[1] (x).kind: 只能是 risk 或 todo，现在是 'alarm'"]
 
 
 def test_manager_must_exist_and_ids_be_unique(tmp_path: Path):
     path = _write(tmp_path, '[[users]]\nid = "a"\nname = "A"\nmanager = "ghost"\n'
                             '[[users]]\nid = "a"\nname = "A2"\n')
     problems = _problems(path)
-    assert f"{path}: users[1].id: duplicate user id 'a' (first at users[0])" in problems
-    assert f"{path}: users[0].manager: user 'a' names manager 'ghost', who does not exist" in problems
+    assert f"{path}: users[2] (a).id: 用户 id 'a' 重复（第一次出现在 users[1] (a)）" in problems
+    assert f"{path}: users[1] (a).manager: 上级 'ghost' 不存在：[[users]] 里没有这个 id" in problems
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path):
     path = _write(tmp_path, '[server]\nmax_body_bytes = "lots"\nprot = 1\n[database]\nurl = "mysql://x"\n')
     problems = _problems(path)
     assert len(problems) == 3
-    assert any("server.prot: unknown key" in p for p in problems)
+    assert any("server.prot: 没有这个键，是不是 'port'？" in p for p in problems)
     assert any("database.url" in p for p in problems)
 
 
 def test_unresolvable_approver_is_caught(tmp_path: Path):
     path = _write(tmp_path, '[[users]]\nid = "a"\nname = "A"\n'
                             '[[approvals]]\nkind = "quote"\nsteps = [{ approver = "role:legal" }]\n')
-    assert _problems(path) == [f"{path}: approvals[0].steps[0].approver: no user has role 'legal'"]
+    assert _problems(path) == [f"{path}: approvals[1] (quote).steps[1].approver: 没有哪个用户的 role 是 'legal'"]
 
 
 def test_check_config_command(tmp_path: Path, capsys):
@@ -100,10 +100,10 @@ def test_check_config_command(tmp_path: Path, capsys):
     assert main(["check-config", str(good)]) == 0
     assert "ok" in capsys.readouterr().out
     bad = _write(tmp_path, '[[rules]]\nname = "x"\nkind = "alarm"\nkeywords = ["a"]\n')
-    assert main(["check-config", str(bad)]) == 1
-    assert f"{bad}: rules[0].kind" in capsys.readouterr().out
-    assert main(["check-config", str(tmp_path / "missing.toml")]) == 1
-    assert "does not exist" in capsys.readouterr().out
+    assert main(["check-config", str(bad)]) == 2
+    assert f"{bad}: rules[1] (x).kind" in capsys.readouterr().out
+    assert main(["check-config", str(tmp_path / "missing.toml")]) == 2
+    assert "文件不存在" in capsys.readouterr().out
 
 
 def test_example_config_is_valid():

@@ -52,7 +52,7 @@ def test_a_broken_edit_keeps_the_old_rules_and_tells_admins(flow):
     assert card.title == "配置修改未生效"
     text = card.text()
     assert f"文件：{path}" in text
-    assert "rules[1].severity：must be one of low, medium, high, got 'urgent'" in text
+    assert "rules[2] (price_cut).severity：只能是 low、medium 或 high，现在是 'urgent'" in text
     assert "旧规则继续生效" in text
     assert flow.customer_says("你们涨价太快了").items == []  # the edit did not take effect
     assert flow.customer_says("能便宜点吗").titled("客户风险提示：降价压力")  # the old rules still run

@@ -17,9 +17,10 @@ def test_prints_one_json_object_per_line_in_order(write_config, tmp_path, capsys
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["text"] for r in rows] == ["再不降价我们就换一家", "样品不用寄了", "", "针对手机的方案，友商便宜很多"]
     assert [r["rules"] for r in rows] == [["churn", "price_cut"], [], [], ["competitor", "price_cut"]]
+    assert [r["labels"] for r in rows] == [["流失风险", "降价压力"], [], [], ["竞品威胁", "降价压力"]]
     assert rows[0]["hits"] == [
-        {"rule": "price_cut", "keyword": "降价", "start": 2, "end": 4},
-        {"rule": "churn", "keyword": "换一家", "start": 7, "end": 10},
+        {"rule": "price_cut", "keyword": "降价", "start": 2, "end": 4, "label": "降价压力"},
+        {"rule": "churn", "keyword": "换一家", "start": 7, "end": 10, "label": "流失风险"},
     ]
 
 
@@ -51,7 +52,7 @@ def test_a_bad_config_is_refused_with_its_problems(write_config, tmp_path, capsy
     sample.write_text("友商便宜\n", encoding="utf-8")
     assert main(["rules", "test", "--config", str(config), str(sample)]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and "scan.cooldown_hours: must be a number" in captured.err
+    assert captured.out == "" and "scan.cooldown_hours: 必须是数字，现在是 'soon'" in captured.err
 
 
 def test_rules_test_meets_the_quality_bar_on_the_public_labelled_set(tmp_path, capsys):
