@@ -17,7 +17,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from scheduler.delivery import Channel, deliver_due
+from handlers.context import Context
+from handlers.dead_letters import tell_admins
+from scheduler.delivery import Channel, DeadCard, deliver_due
 from scheduler.inbound import process_inbound
 from scheduler.jobs import run_tick
 from storage import leases
@@ -68,9 +70,13 @@ class Worker:
         for _ in range(100):  # bounded: yield to the scheduler now and then
             handled = process_inbound(self.factory, settings, self.clock(), self.worker_id)
             report = deliver_due(self.factory, self.channels, self.clock(), settings.delivery, self.worker_id,
-                                 lease=timedelta(seconds=settings.worker.lease_seconds), clock=self.clock)
+                                 lease=timedelta(seconds=settings.worker.lease_seconds), clock=self.clock,
+                                 on_dead=lambda session, dead: self._tell_admins(session, settings, dead))
             if not handled and not report.sent and not report.retried:
                 break
+
+    def _tell_admins(self, session: Session, settings: Settings, dead: DeadCard) -> None:
+        tell_admins(Context(session, settings, self.clock()), dead.id, dead.channel, dead.target, dead.card, dead.reason)
 
     def holds_scheduler_lease(self) -> bool:
         ttl = timedelta(seconds=max(self.settings().worker.tick_seconds * 3, 30))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
-from sqlalchemy import StatementLambdaElement, lambda_stmt, tuple_
+from sqlalchemy import StatementLambdaElement, Table, lambda_stmt, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ def insert_ignore(session: Session, model: type[Base], values: dict[str, Any], c
     return session.connection().execute(stmt, values).first() is not None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert_ignore_stmt(model: type[Base], dialect: str, conflict: tuple[str, ...]) -> StatementLambdaElement:
     """One INSERT … ON CONFLICT DO NOTHING per table and dialect, compiled once.
 
@@ -38,7 +38,7 @@ def _insert_ignore_stmt(model: type[Base], dialect: str, conflict: tuple[str, ..
     columns, so each table and conflict set gets its own entry; one lambda per dialect because the
     dialect module is not part of that key. The values are execute() parameters, never the statement.
     """
-    table = model.__table__  # type: ignore[attr-defined]
+    table: Table = model.__table__  # type: ignore[assignment]
     cols = [table.c[name] for name in conflict]
     key = table.primary_key.columns.values()[0]
     track = [table, key, tuple_(*cols)]  # a fixed length: lambda_stmt indexes track_on by position
