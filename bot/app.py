@@ -16,6 +16,7 @@ from bot.config import Settings, load_settings
 from bot.runtime import Runtime, open_runtime
 from handlers.model import InboundEvent, InboundMessage
 from storage.common import utcnow
+from storage.db import read_only
 from storage.queues import store_inbound_many
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def _init_platform(app: Flask, module_name: str) -> None:
 
 def healthz() -> tuple[Response, int]:
     try:
-        with state().runtime.engine.connect() as conn:
+        with read_only(state().runtime.engine) as conn:  # never queues behind a writer on SQLite
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         log.error("health check: database unreachable: %s", exc)

@@ -79,6 +79,9 @@ class WeComConfig:
     timeout_seconds: float = 5.0
     contact_secret: str = ""
     archive: WeComArchiveConfig | None = None
+    # message/send enable_duplicate_check window: a retry of a send whose answer was lost is dropped by
+    # WeCom as a duplicate when it comes within this many seconds (WeCom allows at most 4 hours).
+    duplicate_check_interval: int = 14400
 
     @property
     def enabled(self) -> bool:
@@ -275,7 +278,7 @@ def _read_wecom(r: _Reader, raw: Mapping[str, Any]) -> WeComConfig:
     r.unknown_keys(
         t,
         {"corp_id", "agent_id", "secret", "token", "encoding_aes_key", "api_base", "timeout_seconds",
-         "contact_secret", "archive"},
+         "contact_secret", "archive", "duplicate_check_interval"},
         p,
     )
     d = WeComConfig()
@@ -289,7 +292,10 @@ def _read_wecom(r: _Reader, raw: Mapping[str, Any]) -> WeComConfig:
         timeout_seconds=r.number(t, "timeout_seconds", p, d.timeout_seconds, float),
         contact_secret=r.str_(t, "contact_secret", p),
         archive=_read_archive(r, t),
+        duplicate_check_interval=r.number(t, "duplicate_check_interval", p, d.duplicate_check_interval),
     )
+    if not 1 <= cfg.duplicate_check_interval <= 14400:
+        r.problem("wecom.duplicate_check_interval", "必须在 1 到 14400 秒（4 小时，企业微信的上限）之间")
     _check_aes_key(r, "wecom.encoding_aes_key", cfg.encoding_aes_key)
     if cfg.corp_id and not (cfg.token and cfg.encoding_aes_key):
         r.problem("wecom", "填了 corp_id，还需要填 token 和 encoding_aes_key 才能接收企业微信的回调")
@@ -612,17 +618,21 @@ def _read_sla(r: _Reader, raw: Mapping[str, Any]) -> SlaConfig:
 def _read_delivery(r: _Reader, raw: Mapping[str, Any]) -> DeliveryConfig:
     t = r.table(raw, "delivery")
     p = "delivery."
-    r.unknown_keys(t, {"max_attempts", "backoff_base_seconds", "backoff_max_seconds", "per_minute", "batch_size"}, p)
+    r.unknown_keys(t, {"max_attempts", "backoff_base_seconds", "backoff_max_seconds", "per_minute", "batch_size",
+                       "retry_hours"}, p)
     d = DeliveryConfig()
     cfg = DeliveryConfig(
         max_attempts=r.number(t, "max_attempts", p, d.max_attempts),
+        retry_hours=r.number(t, "retry_hours", p, d.retry_hours, float),
         backoff_base_seconds=r.number(t, "backoff_base_seconds", p, d.backoff_base_seconds, float),
         backoff_max_seconds=r.number(t, "backoff_max_seconds", p, d.backoff_max_seconds, float),
         per_minute=r.number(t, "per_minute", p, d.per_minute),
         batch_size=r.number(t, "batch_size", p, d.batch_size),
     )
-    if cfg.max_attempts < 1:
-        r.problem("delivery.max_attempts", f"不能小于 1，现在是 {cfg.max_attempts}")
+    if cfg.max_attempts < 0:
+        r.problem("delivery.max_attempts", "不能小于 0（0 表示不限次数，只按 retry_hours 限定重试时间）")
+    if cfg.retry_hours <= 0:
+        r.problem("delivery.retry_hours", "必须大于 0（小时）")
     if cfg.per_minute < 1:
         r.problem("delivery.per_minute", f"不能小于 1，现在是 {cfg.per_minute}")
     return cfg

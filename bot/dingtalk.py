@@ -245,7 +245,7 @@ class DingTalkChannel:
                                                                    settings.dingtalk.openapi_base)}
 
     def send(self, card: Card, address: Address, now: datetime) -> str | None:
-        footer = self.footer(address.user, now)
+        footer = self.footer(address.user, now, address)
         text = render_markdown(card, footer)
         if self._usable_webhook(address, now) and address.webhook:
             try:
@@ -269,9 +269,12 @@ class DingTalkChannel:
             return False
         return True
 
-    def footer(self, target: str, now: datetime) -> str:
-        """Send time and today's count for this person. DingTalk silently drops the same content
-        sent to the same user twice a day, so no two messages to one person may read the same."""
+    def footer(self, target: str, now: datetime, address: Address | None = None) -> str:
+        """What makes each message to one person differ: DingTalk silently drops the same content sent
+        to the same user twice a day. For an outbox row it is the row's queue time and number, so a
+        retry of the row reads exactly as its first try; otherwise send time and today's count."""
+        if address is not None and address.send_id is not None and address.queued_at is not None:
+            return f"{address.queued_at.astimezone(display_zone()):%m-%d %H:%M:%S} · 编号 {address.send_id}"
         local = now.astimezone(display_zone())
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction(self.factory) as session:

@@ -299,9 +299,11 @@ def render_markdown(card: Card) -> str:
     return _cut_bytes("\n".join(out), 2048)
 
 
-def new_task_id(card: Card) -> str:
+def new_task_id(card: Card, stable: str | None = None) -> str:
+    """A template card's task_id: derived from the outbox row when there is one, so every retry of the
+    row sends the same bytes (WeCom's duplicate check only drops identical messages)."""
     prefix = TASK_ID_CHARS.sub("", card.key or "card")[:40] or "card"
-    return f"{prefix}-{uuid.uuid4().hex}"
+    return f"{prefix}-{stable}" if stable is not None else f"{prefix}-{uuid.uuid4().hex}"
 
 
 def _cut(text: str, limit: int) -> str:
@@ -337,14 +339,18 @@ class WeComChannel:
             raise DeliveryError(str(exc), exc.retryable, exc.retry_after) from exc
 
     def _send(self, card: Card, address: Address, now: datetime) -> str | None:
-        data = self.client.post("message/send", render_message(card, address.user, self.config.agent_id), now)
+        body = render_message(card, address.user, self.config.agent_id, _task_id(card, address))
+        _mark_row(body, address)
+        # A send whose answer was lost (timeout) is retried byte for byte; WeCom drops the copy.
+        body.update(enable_duplicate_check=1, duplicate_check_interval=self.config.duplicate_check_interval)
+        data = self.client.post("message/send", body, now)
         if data.get("invaliduser"):
             raise WeComError(81013, f"invalid user {data['invaliduser']}", retryable=False)
         return str(data.get("response_code") or data.get("msgid") or "") or None
 
     def _update(self, card: Card, address: Address, now: datetime) -> str | None:
         body = {"userids": [address.user], "agentid": self.config.agent_id, "response_code": card.update_ref,
-                "template_card": render_template_card(card, new_task_id(card),
+                "template_card": render_template_card(card, _task_id(card, address) or new_task_id(card),
                                                       None if card.buttons else card.title)}
         try:
             self.client.post("message/update_template_card", body, now)
@@ -355,6 +361,29 @@ class WeComChannel:
             log.warning("card update for %s failed (%s); sending the outcome as a new message", address.user, exc)
             return self._send(Card.from_dict({**card.to_dict(), "update_ref": None}), address, now)
         return card.update_ref
+
+
+def _mark_row(body: dict[str, Any], address: Address) -> None:
+    """Give markdown and textcard messages the outbox row's number: with the duplicate check on, two
+    different cards that happen to read the same (two reminders) must not be dropped as one.
+    Template cards differ already by task_id."""
+    if address.send_id is None:
+        return
+    mark = f"编号 {address.send_id}"
+    if body.get("msgtype") == "markdown":
+        content = body["markdown"]["content"]
+        body["markdown"]["content"] = _cut_bytes(content, 2048 - 64) + f'\n<font color="comment">{mark}</font>'
+    elif body.get("msgtype") == "textcard":
+        body["textcard"]["description"] += f'<div class="gray">{mark}</div>'
+
+
+def _task_id(card: Card, address: Address) -> str | None:
+    if not (card.asks_for_action or card.update_ref):
+        return None
+    if address.send_id is None or address.queued_at is None:
+        return new_task_id(card)
+    # the queue time too: task_ids must be unique for the app for ever, row ids restart with a new database
+    return new_task_id(card, f"{address.send_id}-{int(address.queued_at.timestamp())}")
 
 
 # ---------------------------------------------------------------------------------------------- services

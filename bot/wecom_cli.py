@@ -27,12 +27,13 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: Callable[..., argpar
     p = make_sub(actions, "import", "import decrypted archive messages from a JSON-lines file ('-': stdin)",
                  cmd_archive_import)
     p.add_argument("file", help="one decrypted archive message (JSON) per line")
-    p.add_argument("--no-process", action="store_true",
+    p.add_argument("--no-handle", "--no-process", dest="no_process", action="store_true",
                    help="only store the messages; the worker handles them later")
 
 
 def cmd_archive_import(args: argparse.Namespace) -> int:
     from bot.cli import settings_of
+    from scheduler.inbound import handle_all
     from scheduler.runner import Worker
 
     settings = settings_of(args)
@@ -48,8 +49,11 @@ def cmd_archive_import(args: argparse.Namespace) -> int:
         print(f"archive import: {report}; {len(bad)} unreadable lines")
         for reason, n in sorted(report.reasons.items()):
             print(f"  skipped {n}: {reason}")
-        if not args.no_process:  # handle them now (timeline, scanning) and send what they raise
-            Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id()).pump()
+        if not args.no_process:  # handle all of them now (timeline, scanning), then send what they raise
+            me = worker_id()
+            handled = handle_all(runtime.factory, runtime.settings, utcnow, me)
+            print(f"archive import: {handled} stored items handled")
+            Worker(runtime.factory, runtime.holder.current, runtime.channels, me).pump()
     return 1 if bad and not report.stored and not report.duplicates else 0
 
 

@@ -82,6 +82,10 @@ class Address:
     user: str
     webhook: str | None = None
     webhook_expires: datetime | None = None
+    # Set by the delivery job: the outbox row being sent and when it was queued. Every retry of a row
+    # carries the same values, so channels derive ids and footers from them, not from the time of send.
+    send_id: int | None = None
+    queued_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,10 @@ class Card:
     # When set, the channel updates an earlier platform message identified by this reference (a WeCom
     # template-card ResponseCode, say) instead of sending a new message.
     update_ref: str | None = None
+    # Outbox order when a recipient's rate limit lets only some cards through: higher first.
+    priority: int = 0
+    # Unsent cards with the same collapse_key to the same recipient merge into one (note receipts).
+    collapse_key: str | None = None
 
     @property
     def asks_for_action(self) -> bool:
@@ -133,6 +141,8 @@ class Card:
         data.pop("recipients")
         data.pop("reply_to")
         data.pop("dedupe_key")
+        data.pop("priority")
+        data.pop("collapse_key")
         return data
 
     @classmethod

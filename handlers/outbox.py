@@ -12,9 +12,13 @@ from handlers.context import Context
 from handlers.model import Address, Card
 from storage import directory
 from storage.models import User
-from storage.queues import add_outbox
+from storage.queues import add_outbox, collapsible_outbox, merge_into_outbox
 
 log = logging.getLogger(__name__)
+
+# Outbox priorities: receipts (「已记录」) wait behind decisions, escalations and risk cards.
+PRIORITY_RECEIPT = -10
+COLLAPSED_LINES = 5  # a merged receipt lists at most this many of its notes' lines
 
 
 def enabled_platforms(ctx: Context) -> set[str]:
@@ -62,6 +66,8 @@ def _addresses(ctx: Context, card: Card) -> list[tuple[Address, str | None]]:
 
 
 def _queue(ctx: Context, card: Card, address: Address, recipient_id: str | None) -> int:
+    if card.collapse_key and _collapse(ctx, card, address):
+        return 0
     dedupe = f"{card.dedupe_key}:{recipient_id or address.user}" if card.dedupe_key else None
     return int(
         add_outbox(
@@ -70,7 +76,21 @@ def _queue(ctx: Context, card: Card, address: Address, recipient_id: str | None)
                 dedupe_key=dedupe, channel=address.platform, target=address.user, recipient_id=recipient_id,
                 reply_webhook=address.webhook, reply_webhook_expires=address.webhook_expires,
                 card=card.to_dict(), status="pending", attempts=0, created_at=ctx.now,
-                next_attempt_at=ctx.now,
+                next_attempt_at=ctx.now, priority=card.priority, collapse_key=card.collapse_key, collapsed=1,
             ),
         )
     )
+
+
+def _collapse(ctx: Context, card: Card, address: Address) -> bool:
+    """Merge `card` into a not yet attempted row with the same collapse key to the same person, if any:
+    a rep typing ten notes in a minute gets one 「已记录」 covering them, not ten."""
+    row = collapsible_outbox(ctx.session, address.platform, address.user, card.collapse_key or "")
+    if row is None:
+        return False
+    earlier = Card.from_dict(row.card)
+    count = row.collapsed + 1
+    lines = tuple(dict.fromkeys(earlier.lines + card.lines))[-COLLAPSED_LINES:]
+    base = card.title.split("（")[0]
+    merged = Card.from_dict({**card.to_dict(), "title": f"{base}（{count} 条）", "lines": lines})
+    return merge_into_outbox(ctx.session, row.id, merged.to_dict(), count)

@@ -84,5 +84,6 @@ def _note_receipt(msg: InboundMessage, customer: Customer | None) -> Card:
     if customer is None:
         return Card(title="记录已保存", lines=("还没有关联客户，这条记录暂不属于任何客户。",
                                            "发送「关联 <客户名>」后，之后的记录会记到该客户名下。"),
-                    reply_to=msg.reply_address())
-    return Card(title="已记录", lines=(f"已记到「{customer.name}」的时间线。",), reply_to=msg.reply_address())
+                    reply_to=msg.reply_address(), priority=outbox.PRIORITY_RECEIPT, collapse_key="note-receipt")
+    return Card(title="已记录", lines=(f"已记到「{customer.name}」的时间线。",), reply_to=msg.reply_address(),
+                priority=outbox.PRIORITY_RECEIPT, collapse_key="note-receipt")

@@ -1,8 +1,11 @@
 """The delivery job: drain the outbox through each recipient's channel.
 
 Claims are leased, so two workers never send the same card, and a card claimed by a process that
-died goes out once the lease runs out. Failures back off exponentially with jitter; after
-max_attempts the card is marked dead with its reason (and logged).
+died goes out once the lease runs out. Every retry of a row sends the same bytes (channels derive ids
+and footers from the row, see Address.send_id), so a platform with a dedupe window drops a resend whose
+first answer was lost. Transient failures back off exponentially with jitter for
+[delivery] retry_hours; permanent ones are dead at once, and admins get a card for every dead card.
+A rate-limited recipient's rows are deferred together, in one statement, until the window opens.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from handlers.model import Address, Card
 from scheduler.settings import DeliveryConfig
 from storage.db import transaction
-from storage.queues import claim_outbox, finish_outbox, recent_sends, renew_outbox_claim
+from storage.queues import claim_outbox, defer_target, finish_outbox, recent_sends, renew_outbox_claim
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,20 @@ class Channel(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DeadCard:
+    """An outbox row given up: what it was, to whom, and why."""
+
+    id: int
+    channel: str
+    target: str
+    card: dict
+    reason: str
+
+
+DeadListener = Callable[[Session, DeadCard], None]
+
+
 @dataclass
 class DeliveryReport:
     sent: list[int] = field(default_factory=list)
@@ -66,6 +83,7 @@ class _Claimed:
     webhook_expires: datetime | None
     card: dict
     attempts: int
+    created_at: datetime
 
 
 def deliver_due(
@@ -77,67 +95,103 @@ def deliver_due(
     lease: timedelta = timedelta(seconds=120),
     rng: Callable[[], float] = random.random,
     clock: Callable[[], datetime] | None = None,
+    on_dead: DeadListener | None = None,
 ) -> DeliveryReport:
     """Send every outbox item due at `now` (one batch); returns what happened to each.
 
     `clock`, when given, supplies the time for each send within the batch (a long batch must not
-    stamp its last cards with the time it started)."""
+    stamp its last cards with the time it started). `on_dead` runs in the transaction that gives a
+    card up (the worker queues a card to the admins there)."""
     report = DeliveryReport()
     with transaction(factory) as session:
         claimed = [_snapshot(row) for row in claim_outbox(session, now, worker, lease, config.batch_size)]
+    budgets: dict[tuple[str, str], _Budget] = {}
+    claimed_at = now
     for item in claimed:
         now = clock() if clock else now
-        # A batch can take longer than the lease; renewing just before each send guarantees that a
-        # full lease covers the send itself, so no other worker can pick the card up meanwhile.
-        with transaction(factory) as session:
-            if not renew_outbox_claim(session, item.id, worker, now + lease):
-                continue
-        _deliver_one(factory, channels, item, now, config, worker, rng, report)
+        budget = _budget_for(factory, channels, budgets, item, now, config)
+        if budget.deferred:
+            report.deferred.append(item.id)  # moved with the rest of its target's rows, below
+            continue
+        if budget.left <= 0:
+            _defer(factory, item, budget, worker, report)
+            continue
+        # A batch can take longer than the lease; renewing before a send once half the lease has gone
+        # guarantees that at least half a lease covers the send itself, so no other worker can pick
+        # the card up meanwhile (renewing every send would double a backlog's cost).
+        if now >= claimed_at + lease / 2:
+            with transaction(factory) as session:
+                if not renew_outbox_claim(session, item.id, worker, now + lease):
+                    continue
+            claimed_at = now
+        if _deliver_one(factory, channels, item, now, config, worker, rng, report, on_dead):
+            budget.left -= 1
     return report
+
+
+@dataclass
+class _Budget:
+    """How many more cards one target may receive right now, and when its window opens again."""
+
+    left: int
+    opens_at: datetime
+    deferred: bool = False
+
+
+def _budget_for(factory: sessionmaker[Session], channels: Mapping[str, Channel],
+                budgets: dict[tuple[str, str], _Budget], item: _Claimed, now: datetime,
+                config: DeliveryConfig) -> _Budget:
+    """The target's rate budget, counted once per batch rather than once per card."""
+    key = (item.channel, item.target)
+    if key not in budgets:
+        channel = channels.get(item.channel)
+        limit = min(channel.per_minute, config.per_minute) if channel is not None else 1
+        with transaction(factory) as session:
+            count, oldest = recent_sends(session, item.channel, item.target, now - timedelta(minutes=1))
+        opens_at = (oldest or now) + timedelta(minutes=1, seconds=1)
+        budgets[key] = _Budget(limit - count, opens_at)
+    return budgets[key]
+
+
+def _defer(factory: sessionmaker[Session], item: _Claimed, budget: _Budget, worker: str,
+           report: DeliveryReport) -> None:
+    """Rate-limited: every pending row to this target waits until its window opens, in one UPDATE, so
+    a backlog is not re-checked card by card on every pump."""
+    with transaction(factory) as session:
+        defer_target(session, item.channel, item.target, budget.opens_at, worker)
+    budget.deferred = True
+    report.deferred.append(item.id)
 
 
 def _snapshot(row: object) -> _Claimed:
     return _Claimed(row.id, row.channel, row.target, row.reply_webhook, row.reply_webhook_expires,  # type: ignore[attr-defined]
-                    row.card, row.attempts)  # type: ignore[attr-defined]
+                    row.card, row.attempts, row.created_at)  # type: ignore[attr-defined]
 
 
 def _deliver_one(factory: sessionmaker[Session], channels: Mapping[str, Channel], item: _Claimed,
                  now: datetime, config: DeliveryConfig, worker: str, rng: Callable[[], float],
-                 report: DeliveryReport) -> None:
+                 report: DeliveryReport, on_dead: DeadListener | None) -> bool:
+    """Send one claimed card and record what happened; True if it reached the platform."""
     channel = channels.get(item.channel)
     if channel is None:
-        _give_up(factory, item, worker, f"no {item.channel} channel is configured", report)
-        return
-    wait_until = _rate_limited_until(factory, channel, item, now, config)
-    if wait_until is not None:
-        with transaction(factory) as session:
-            finish_outbox(session, item.id, worker, dict(next_attempt_at=wait_until))
-        report.deferred.append(item.id)
-        return
-    address = Address(item.channel, item.target, item.webhook, item.webhook_expires)
+        _give_up(factory, item, worker, f"no {item.channel} channel is configured", report, on_dead=on_dead)
+        return False
+    address = Address(item.channel, item.target, item.webhook, item.webhook_expires,
+                      send_id=item.id, queued_at=item.created_at)
     try:
         ref = channel.send(Card.from_dict(item.card), address, now)
     except DeliveryError as exc:
-        _failed(factory, item, worker, now, config, rng, exc, report)
-        return
+        _failed(factory, item, worker, now, config, rng, exc, report, on_dead)
+        return False
     except Exception as exc:  # a bug or an SDK surprise: keep the card, retry, log loudly
         log.exception("outbox %s: unexpected error from the %s channel", item.id, item.channel)
-        _failed(factory, item, worker, now, config, rng, DeliveryError(repr(exc)), report)
-        return
+        _failed(factory, item, worker, now, config, rng, DeliveryError(repr(exc)), report, on_dead)
+        return False
     with transaction(factory) as session:
         finish_outbox(session, item.id, worker,
                       dict(status="sent", sent_at=now, platform_ref=ref, attempts=item.attempts + 1))
     report.sent.append(item.id)
-
-
-def _rate_limited_until(factory: sessionmaker[Session], channel: Channel, item: _Claimed, now: datetime,
-                        config: DeliveryConfig) -> datetime | None:
-    limit = min(channel.per_minute, config.per_minute)
-    with transaction(factory) as session:
-        count, oldest = recent_sends(session, item.channel, item.target, now - timedelta(minutes=1))
-    if count < limit or oldest is None:
-        return None
-    return oldest + timedelta(minutes=1, seconds=1)
+    return True
 
 
 def backoff(attempts: int, config: DeliveryConfig, rng: Callable[[], float]) -> float:
@@ -148,13 +202,17 @@ def backoff(attempts: int, config: DeliveryConfig, rng: Callable[[], float]) -> 
 
 def _failed(factory: sessionmaker[Session], item: _Claimed, worker: str, now: datetime,
             config: DeliveryConfig, rng: Callable[[], float], exc: DeliveryError,
-            report: DeliveryReport) -> None:
+            report: DeliveryReport, on_dead: DeadListener | None) -> None:
     attempts = item.attempts + 1
-    if not exc.retryable or attempts >= config.max_attempts:
-        why = exc.reason if not exc.retryable else f"{exc.reason} (after {attempts} attempts)"
-        _give_up(factory, item, worker, why, report, attempts)
-        return
     delay = max(backoff(attempts, config, rng), exc.retry_after or 0.0)
+    window_ends = item.created_at + timedelta(hours=config.retry_hours)
+    out_of_attempts = bool(config.max_attempts) and attempts >= config.max_attempts
+    if not exc.retryable or out_of_attempts or now >= window_ends:
+        why = exc.reason if not exc.retryable else f"{exc.reason} (after {attempts} attempts)"
+        _give_up(factory, item, worker, why, report, attempts, on_dead)
+        return
+    # The last retry falls inside the window rather than being skipped for landing just past it.
+    delay = min(delay, max(1.0, (window_ends - now).total_seconds()))
     log.warning("outbox %s to %s:%s failed (%s); retry %d in %.0f s",
                 item.id, item.channel, item.target, exc.reason, attempts, delay)
     with transaction(factory) as session:
@@ -164,9 +222,11 @@ def _failed(factory: sessionmaker[Session], item: _Claimed, worker: str, now: da
 
 
 def _give_up(factory: sessionmaker[Session], item: _Claimed, worker: str, reason: str,
-             report: DeliveryReport, attempts: int | None = None) -> None:
+             report: DeliveryReport, attempts: int | None = None, on_dead: DeadListener | None = None) -> None:
     log.error("outbox %s to %s:%s given up: %s", item.id, item.channel, item.target, reason)
     with transaction(factory) as session:
-        finish_outbox(session, item.id, worker,
-                      dict(status="dead", last_error=reason, attempts=attempts or item.attempts))
+        if finish_outbox(session, item.id, worker,
+                         dict(status="dead", last_error=reason, attempts=attempts or item.attempts)):
+            if on_dead is not None:
+                on_dead(session, DeadCard(item.id, item.channel, item.target, item.card, reason))
     report.dead.append(item.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -42,6 +43,16 @@ def process_inbound(factory: sessionmaker[Session], settings: WorkerSettings, no
             log.exception("inbound item %s failed (attempt %d)", item_id, attempts)
             _retry_later(factory, item_id, worker, attempts, now, repr(exc), settings, kind, payload)
     return done
+
+
+def handle_all(factory: sessionmaker[Session], settings: WorkerSettings, clock: Callable[[], datetime], worker: str,
+               batch: int = 500) -> int:
+    """Handle every stored item that is due, batch after batch, not one bounded pump (an archive
+    import or back-fill); items that fail wait for their retry time and end the loop."""
+    total = 0
+    while done := process_inbound(factory, settings, clock(), worker, limit=batch):
+        total += done
+    return total
 
 
 def _handle(ctx: Context, kind: str, payload: dict) -> None:

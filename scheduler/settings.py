@@ -15,7 +15,8 @@ from handlers.settings import BusinessSettings
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    max_attempts: int = 8
+    max_attempts: int = 0  # 0: no cap on attempts; retry_hours alone bounds retrying
+    retry_hours: float = 24.0  # transient failures are retried for this long after the card was queued
     backoff_base_seconds: float = 10.0
     backoff_max_seconds: float = 3600.0
     per_minute: int = 30

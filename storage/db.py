@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -21,10 +21,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite opens transactions lazily and never for SELECT; take the write lock at BEGIN so
-        # two workers claiming the same row serialize instead of failing on lock upgrade.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # two workers claiming the same row serialize instead of failing on lock upgrade. A connection
+        # marked read_only (execution option; see read_only()) reads without the write lock.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+READ_ONLY = {"salesbot_read_only": True}
+
+
+def _sqlite_begin(conn: Any) -> None:
+    read = conn.get_execution_options().get("salesbot_read_only")
+    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Connection:
+    """A connection for reads alone: on SQLite its transactions never wait for (or take) the write lock."""
+    return engine.connect().execution_options(**READ_ONLY)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

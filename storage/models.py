@@ -291,6 +291,11 @@ class OutboxItem(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     platform_ref: Mapped[str | None] = mapped_column(String(255))  # e.g. a WeCom response_code
+    # Higher goes first when a recipient's rate limit lets only some through (decisions before receipts).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Unsent rows with the same collapse_key to the same target merge into one (「已记录」 receipts).
+    collapse_key: Mapped[str | None] = mapped_column(String(64))
+    collapsed: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # cards merged into this row
 
 
 class AuditEntry(Base):

@@ -86,25 +86,62 @@ def add_outbox(session: Session, values: dict[str, Any]) -> bool:
     return True
 
 
+def collapsible_outbox(session: Session, channel: str, target: str, collapse_key: str) -> OutboxItem | None:
+    """The newest row with this collapse key to this target that no worker has touched yet."""
+    return session.scalars(
+        select(OutboxItem)
+        .where(OutboxItem.channel == channel, OutboxItem.target == target, OutboxItem.collapse_key == collapse_key,
+               OutboxItem.status == "pending", OutboxItem.attempts == 0, OutboxItem.claimed_by.is_(None))
+        .order_by(OutboxItem.id.desc()).limit(1)
+    ).first()
+
+
+def merge_into_outbox(session: Session, item_id: int, card: dict[str, Any], collapsed: int) -> bool:
+    """Replace an untouched row's card (conditional: a worker may have claimed it meanwhile)."""
+    result = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id, OutboxItem.status == "pending", OutboxItem.attempts == 0,
+               OutboxItem.claimed_by.is_(None))
+        .values(card=card, collapsed=collapsed)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def defer_target(session: Session, channel: str, target: str, until: datetime, worker: str) -> int:
+    """Move every pending row to one rate-limited target to `until`, in one statement (rows another
+    worker holds are left to it); returns how many moved."""
+    result = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.channel == channel, OutboxItem.target == target, OutboxItem.status == "pending",
+               (OutboxItem.claimed_by.is_(None) & (OutboxItem.next_attempt_at < until))
+               | (OutboxItem.claimed_by == worker))
+        .values(next_attempt_at=until, claimed_by=None, claimed_until=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def claim_outbox(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[OutboxItem]:
-    """Claim up to `limit` due outbox items for this worker until now + lease."""
+    """Claim up to `limit` due outbox items for this worker until now + lease (higher priority first)."""
     ids = session.scalars(
         select(OutboxItem.id)
         .where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
-        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+        .order_by(OutboxItem.priority.desc(), OutboxItem.next_attempt_at, OutboxItem.id)
         .limit(limit)
     ).all()
-    claimed = []
-    for item_id in ids:
-        result = session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id == item_id, OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
-            .values(next_attempt_at=now + lease, claimed_by=worker, claimed_until=now + lease)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            claimed.append(item_id)
+    if not ids:
+        return []
+    # One conditional UPDATE for the whole batch (not one per row): the WHERE still re-checks each row,
+    # so a row another worker claimed meanwhile is simply not returned.
+    got = set(session.scalars(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(ids), OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+        .values(next_attempt_at=now + lease, claimed_by=worker, claimed_until=now + lease)
+        .returning(OutboxItem.id)
+    ))
+    claimed = [item_id for item_id in ids if item_id in got]
+    order = {item_id: n for n, item_id in enumerate(claimed)}
     rows = session.scalars(select(OutboxItem).where(OutboxItem.id.in_(claimed)))
-    return sorted(rows, key=lambda r: (r.id))
+    return sorted(rows, key=lambda r: order[r.id])
 
 
 def renew_outbox_claim(session: Session, item_id: int, worker: str, until: datetime) -> bool:
@@ -136,3 +173,43 @@ def recent_sends(session: Session, channel: str, target: str, since: datetime) -
         )
     ).one()
     return int(row[0]), row[1]
+
+
+# ---------------------------------------------------------------------------------------------- operators
+
+
+def list_outbox(session: Session, status: str | None, limit: int) -> list[OutboxItem]:
+    """Outbox rows for an operator, newest first; `status` None means every status."""
+    stmt = select(OutboxItem).order_by(OutboxItem.id.desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(OutboxItem.status == status)
+    return list(session.scalars(stmt))
+
+
+def retry_outbox(session: Session, ids: list[int], now: datetime) -> list[int]:
+    """Queue dead (or dropped) rows again, as of `now` (a fresh retry window); returns those requeued."""
+    done = []
+    for item_id in ids:
+        result = session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.status.in_(("dead", "dropped")))
+            .values(status="pending", next_attempt_at=now, created_at=now, attempts=0, claimed_by=None,
+                    claimed_until=None)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            done.append(item_id)
+    return done
+
+
+def drop_outbox(session: Session, ids: list[int]) -> list[int]:
+    """Never send these pending or dead rows; returns those dropped."""
+    done = []
+    for item_id in ids:
+        result = session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.status.in_(("pending", "dead")))
+            .values(status="dropped", claimed_by=None, claimed_until=None)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            done.append(item_id)
+    return done

@@ -48,7 +48,18 @@ def test_identical_cards_to_one_person_never_read_the_same(runtime, channel, fak
     assert len(pump(runtime, channel, NOW).sent) == 2
     first, second = (c.markdown["text"] for c in fake_dingtalk.calls(BATCH))
     assert first != second
-    assert "11-02 17:00:00 · 今日第 1 条" in first and "今日第 2 条" in second  # China time
+    # China time, and the row's number: every retry of one row reads the same, two rows never do
+    assert "11-02 17:00:00 · 编号 1" in first and "11-02 17:00:00 · 编号 2" in second
+
+
+def test_a_retry_of_one_row_reads_exactly_as_its_first_try(runtime, channel, fake_dingtalk):
+    with transaction(runtime.factory) as session:
+        post(Context(session, runtime.settings, NOW), [Card(title="待办提醒", recipients=("zhangsan",))])
+    address = Address("dingtalk", "ding_zhangsan", send_id=1, queued_at=NOW)
+    channel.send(Card(title="待办提醒"), address, NOW)
+    channel.send(Card(title="待办提醒"), address, NOW + timedelta(minutes=7))
+    first, second = (c.json["msgParam"] for c in fake_dingtalk.calls(BATCH))
+    assert first == second
 
 
 def test_reply_uses_the_session_webhook_while_it_is_valid(channel, fake_dingtalk):

@@ -1,7 +1,7 @@
 """A fake WeCom API over real HTTP on 127.0.0.1 (port 0), recording every request.
 
 Answers gettoken, message/send, message/update_template_card and externalcontact/get, and can be
-scripted: an errcode N times (45009, 45033, -1 ...), tokens revoked (42001), the host "down" (503,
+scripted (a slow answer still keeps the message, as WeCom does after a client timeout): an errcode N times (45009, 45033, -1 ...), tokens revoked (42001), the host "down" (503,
 or connection refused), or slow. Tests point `[wecom] api_base` at `server.api_base`.
 """
 
@@ -52,6 +52,10 @@ class FakeWeComServer:
     contacts: dict[str, Any] = field(default_factory=dict)
     invalid_users: set[str] = field(default_factory=set)
     requests: list[Recorded] = field(default_factory=list)
+    # What reached people's phones: like WeCom, a message/send with enable_duplicate_check=1 identical
+    # to one delivered within duplicate_check_interval seconds (default 1800) is answered ok, not shown.
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    _delivered_at: dict[str, float] = field(default_factory=dict)
     _outcomes: list[bool] = field(default_factory=list)  # per request: answered errcode 0
     _tokens: dict[str, bool] = field(default_factory=dict)  # token -> still valid
     _scripts: dict[str, list[_Script]] = field(default_factory=dict)
@@ -187,9 +191,21 @@ class FakeWeComServer:
             return {"errcode": 81013, "errmsg": "user & party & tag all invalid"}
         n = next(self._counter)
         out = {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": f"msg-{n}"}
+        self._deliver(data)
         if data.get("msgtype") == "template_card":
             out["response_code"] = f"rc-{n}"
         return out
+
+    def _deliver(self, data: dict[str, Any]) -> None:
+        key = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        now = time.monotonic()
+        with self._lock:
+            last = self._delivered_at.get(key)
+            window = float(data.get("duplicate_check_interval") or 1800)
+            if data.get("enable_duplicate_check") == 1 and last is not None and now - last < window:
+                return
+            self._delivered_at[key] = now
+            self.delivered.append(data)
 
     def _update(self, _query: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
         if not str(data.get("response_code", "")).startswith("rc-"):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -78,12 +79,12 @@ def test_jitter_spreads_retries(runtime):
 
 def test_gives_up_after_max_attempts_with_reason(runtime, caplog):
     _post(runtime, Card("提醒", recipients=("zhangsan",)))
-    cfg = runtime.settings.delivery
+    cfg = replace(runtime.settings.delivery, max_attempts=3)  # the default is no cap, only retry_hours
     channel = RecordingChannel(failures=[DeliveryError("platform down")] * cfg.max_attempts)
     now = NOW
     for _ in range(cfg.max_attempts):
         deliver_due(runtime.factory, {"console": channel}, now, cfg, "w1")
-        now += timedelta(days=1)
+        now += timedelta(hours=1)
     item = _items(runtime)[0]
     assert item.status == "dead" and "platform down" in (item.last_error or "")
     assert "given up" in caplog.text

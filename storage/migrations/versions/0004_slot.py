@@ -3,11 +3,12 @@
 Revision ID: 0004
 Revises: 0003
 
-A reserved slot in the chain: parallel branches each fill their own revision, so the chain never forks.
-An unused slot stays a no-op.
+Outbox rows get a priority (decisions, escalations and risk cards go before receipts when a
+recipient's rate limit lets only some through) and a collapse key with a count (receipts of notes
+typed in quick succession merge into one unsent row).
 """
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 revision = '0004'
 down_revision = '0003'
@@ -16,8 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("collapse_key", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("collapsed", sa.Integer(), nullable=False, server_default="1"))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("collapsed")
+        batch.drop_column("collapse_key")
+        batch.drop_column("priority")
