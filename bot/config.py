@@ -630,7 +630,7 @@ def _read_delivery(r: _Reader, raw: Mapping[str, Any]) -> DeliveryConfig:
         batch_size=r.number(t, "batch_size", p, d.batch_size),
     )
     if cfg.max_attempts < 0:
-        r.problem("delivery.max_attempts", "不能小于 0（0 表示不限次数，只按 retry_hours 限定重试时间）")
+        r.problem("delivery.max_attempts", f"不能小于 0（0 表示不限次数，只按 retry_hours 限定重试时间），现在是 {cfg.max_attempts}")
     if cfg.retry_hours <= 0:
         r.problem("delivery.retry_hours", "必须大于 0（小时）")
     if cfg.per_minute < 1:

@@ -101,7 +101,7 @@ CASES = [
      "approvals[1] (quote).steps[2].min_amount: 比 max_amount 还大（500000 > 100）"),
     ("\n[sla]\nsilent_remind_days = 30\nsilent_release_days = 30\n",
      "sla.silent_release_days: 必须大于 silent_remind_days（30），现在是 30"),
-    ("\n[delivery]\nmax_attempts = 0\n", "delivery.max_attempts: 不能小于 1，现在是 0"),
+    ("\n[delivery]\nmax_attempts = -1\n", "delivery.max_attempts: 不能是负数，现在是 -1"),
     ("\n[scan]\ncooldown_hours = \"soon\"\n", "scan.cooldown_hours: 必须是数字，现在是 'soon'"),
     ("\n[worker]\ntick_second = 5\n", "worker.tick_second: 没有这个键，是不是 'tick_seconds'？"),
 ]
