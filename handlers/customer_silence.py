@@ -15,6 +15,7 @@ from handlers.timefmt import duration, local_time
 from storage import audit, directory
 from storage import customers as repo
 from storage.models import Customer
+from storage.states import CustomerStatus
 
 
 def recycle_silent(ctx: Context) -> list[str]:
@@ -60,12 +61,12 @@ def _remind_silent(ctx: Context, customer: Customer, before: datetime) -> list[s
 
 def _release(ctx: Context, customer: Customer, before: datetime) -> list[str]:
     owner_id = customer.owner_id
-    if not repo.claim_silence(ctx.session, customer, 2, before, status="public", owner_id=None, updated_at=ctx.now):
+    if not repo.claim_silence(ctx.session, customer, 2, before, status=CustomerStatus.PUBLIC, owner_id=None, updated_at=ctx.now):
         return []
     days = ctx.settings.sla.silent_release_days
     note = f"no activity for {days} days: released to the public pool"
     audit.record(ctx.session, ctx.now, "salesbot", "customer", customer.id, "owner_id", owner_id, None, note)
-    audit.record(ctx.session, ctx.now, "salesbot", "customer", customer.id, "status", "active", "public", note)
+    audit.record(ctx.session, ctx.now, "salesbot", "customer", customer.id, "status", CustomerStatus.ACTIVE, CustomerStatus.PUBLIC, note)
     owner = directory.get_user(ctx.session, owner_id)
     boss = orgchart.manager_at(ctx, owner)
     told = [boss] if boss else orgchart.admins(ctx)

@@ -20,6 +20,7 @@ from handlers.timefmt import local_time
 from storage import directory
 from storage import todos as repo
 from storage.models import Customer, Message, Todo, User
+from storage.states import TodoStatus
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,8 @@ def complete_todo(call: CommandCall) -> list[Card]:
 
 
 def _why_not_complete(ctx: Context, user: User, todo: Todo) -> str | None:
-    if todo.status != "open":
-        return f"{todo.code} 已经是{'完成' if todo.status == 'done' else '取消'}状态。"
+    if todo.status != TodoStatus.OPEN:
+        return f"{todo.code} 已经是完成状态。"
     if todo.owner_id is None:
         return f"{todo.code} 还没有人认领，请先发送「认领 {todo.code}」。"
     owner = ctx.session.get(User, todo.owner_id)
@@ -185,7 +186,7 @@ def claim_todo(call: CommandCall) -> list[Card]:
 
 
 def _why_not_claim(ctx: Context, user: User, todo: Todo) -> str | None:
-    if todo.status != "open":
+    if todo.status != TodoStatus.OPEN:
         return f"{todo.code} 已经关闭。"
     if todo.owner_id is not None:
         owner = ctx.session.get(User, todo.owner_id)

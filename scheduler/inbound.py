@@ -17,6 +17,7 @@ from scheduler.settings import WorkerSettings
 from storage.db import transaction
 from storage.models import InboundItem
 from storage.queues import claim_inbound
+from storage.states import InboundStatus
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -32,7 +33,7 @@ def process_inbound(factory: sessionmaker[Session], settings: WorkerSettings, no
         try:
             with transaction(factory) as session:
                 _handle(Context(session, settings, now), kind, payload)
-                if not _mark(session, item_id, worker, status="done", processed_at=now, error=None):
+                if not _mark(session, item_id, worker, status=InboundStatus.DONE, processed_at=now, error=None):
                     raise ClaimLost(item_id)
             done += 1
         except ClaimLost:
@@ -70,7 +71,7 @@ def _mark(session: Session, item_id: int, worker: str, **values: object) -> bool
     """Update an item this worker holds (the row stays locked until commit); False if it no longer does."""
     result = session.execute(update(InboundItem)
                              .where(InboundItem.id == item_id, InboundItem.claimed_by == worker,
-                                    InboundItem.status == "pending")
+                                    InboundItem.status == InboundStatus.PENDING)
                              .values(claimed_by=None, **values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -80,7 +81,7 @@ def _retry_later(factory: sessionmaker[Session], item_id: int, worker: str, atte
     with transaction(factory) as session:
         if attempts >= MAX_ATTEMPTS:
             log.error("inbound item %s given up after %d attempts: %s", item_id, attempts, error)
-            if _mark(session, item_id, worker, status="failed", error=error, processed_at=now):
+            if _mark(session, item_id, worker, status=InboundStatus.FAILED, error=error, processed_at=now):
                 _tell_sender_it_failed(Context(session, settings, now), kind, payload)
         else:
             _mark(session, item_id, worker, error=error, available_at=now + timedelta(seconds=30 * 2 ** attempts))

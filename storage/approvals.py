@@ -10,13 +10,15 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Approval, ApprovalStep, User
+from storage.states import APPROVAL, APPROVAL_STEP, ApprovalStatus, StepStatus
 
-OPEN_STEP = "pending"
+OPEN_STEP = StepStatus.PENDING  # the current step of an approval
 _CODE = re.compile(r"^[Aa](\d{1,9})$")
 
 
@@ -36,7 +38,7 @@ def create(session: Session, *, kind: str, customer_id: int, submitter_id: str, 
     """A new pending approval (a new version of `previous` when given); steps are added separately."""
     approval = Approval(
         kind=kind, customer_id=customer_id, submitter_id=submitter_id, amount=amount, note=note,
-        status="pending", version=previous.version + 1 if previous else 1,
+        status=ApprovalStatus.PENDING, version=previous.version + 1 if previous else 1,
         previous_id=previous.id if previous else None, current_position=0,
         times_returned=previous.times_returned if previous else 0, created_at=now,
     )
@@ -46,7 +48,7 @@ def create(session: Session, *, kind: str, customer_id: int, submitter_id: str, 
 
 
 def add_step(session: Session, approval: Approval, position: int, spec: str, *, approver_id: str | None,
-             approver_role: str | None, sla_hours: int, status: str = "waiting",
+             approver_role: str | None, sla_hours: int, status: StepStatus = StepStatus.WAITING,
              note: str | None = None) -> ApprovalStep:
     step = ApprovalStep(
         approval_id=approval.id, position=position, approver_spec=spec, approver_id=approver_id,
@@ -68,6 +70,7 @@ def current_step(session: Session, approval_id: int) -> ApprovalStep | None:
 
 def start_step(session: Session, step: ApprovalStep, now: datetime) -> None:
     """Make a waiting step the current one; its SLA clock starts now."""
+    APPROVAL_STEP.check(StepStatus(step.status), OPEN_STEP)
     step.status = OPEN_STEP
     step.started_at = now
     step.escalation_level = 0
@@ -77,37 +80,31 @@ def start_step(session: Session, step: ApprovalStep, now: datetime) -> None:
 
 
 def skip_step(step: ApprovalStep, note: str) -> None:
-    step.status = "skipped"
+    APPROVAL_STEP.check(StepStatus(step.status), StepStatus.SKIPPED)
+    step.status = StepStatus.SKIPPED
     step.note = note
     step.next_check_at = None
 
 
-def decide_step(session: Session, step_id: int, status: str, by: str, now: datetime,
+def decide_step(session: Session, step_id: int, status: StepStatus, by: str, now: datetime,
                 reason: str | None = None) -> bool:
     """Record a decision on the current step; False if it is no longer waiting for one."""
-    result = session.execute(
-        update(ApprovalStep)
-        .where(ApprovalStep.id == step_id, ApprovalStep.status == OPEN_STEP)
-        .values(status=status, decided_by=by, decided_at=now, reason=reason, next_check_at=None)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(APPROVAL_STEP.move(session, ApprovalStep, ApprovalStep.id == step_id, source=OPEN_STEP,
+                                   target=status, decided_by=by, decided_at=now, reason=reason,
+                                   next_check_at=None))
 
 
-def close(session: Session, approval_id: int, status: str, now: datetime, returned: bool = False) -> bool:
+def close(session: Session, approval_id: int, status: ApprovalStatus, now: datetime,
+          returned: bool = False) -> bool:
     """End a pending approval (approved / rejected / withdrawn); steps still open are cancelled."""
-    values: dict[str, object] = dict(status=status, decided_at=now)
+    values: dict[str, Any] = dict(decided_at=now)
     if returned:
         values["times_returned"] = Approval.times_returned + 1
-    result = session.execute(
-        update(Approval).where(Approval.id == approval_id, Approval.status == "pending").values(**values)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not APPROVAL.move(session, Approval, Approval.id == approval_id, source=ApprovalStatus.PENDING,
+                         target=status, **values):
         return False
-    session.execute(
-        update(ApprovalStep)
-        .where(ApprovalStep.approval_id == approval_id, ApprovalStep.status.in_(("waiting", OPEN_STEP)))
-        .values(status="cancelled", next_check_at=None)
-    )
+    APPROVAL_STEP.move(session, ApprovalStep, ApprovalStep.approval_id == approval_id,
+                       source=(StepStatus.WAITING, OPEN_STEP), target=StepStatus.CANCELLED, next_check_at=None)
     return True
 
 
@@ -116,7 +113,7 @@ def waiting_for(session: Session, user: User) -> list[tuple[ApprovalStep, Approv
     stmt = (
         select(ApprovalStep, Approval)
         .join(Approval, Approval.id == ApprovalStep.approval_id)
-        .where(ApprovalStep.status == OPEN_STEP, Approval.status == "pending")
+        .where(ApprovalStep.status == OPEN_STEP, Approval.status == ApprovalStatus.PENDING)
         .where(or_(ApprovalStep.approver_id == user.id,
                    (ApprovalStep.approver_role == user.role) & (Approval.submitter_id != user.id)))
         .order_by(ApprovalStep.started_at, ApprovalStep.id)
@@ -126,7 +123,7 @@ def waiting_for(session: Session, user: User) -> list[tuple[ApprovalStep, Approv
 
 def open_by_submitters(session: Session, submitter_ids: Iterable[str] | None) -> list[Approval]:
     """Pending approvals, of these submitters only unless None; oldest first."""
-    stmt = select(Approval).where(Approval.status == "pending").order_by(Approval.created_at, Approval.id)
+    stmt = select(Approval).where(Approval.status == ApprovalStatus.PENDING).order_by(Approval.created_at, Approval.id)
     if submitter_ids is not None:
         stmt = stmt.where(Approval.submitter_id.in_(list(submitter_ids)))
     return list(session.scalars(stmt))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from storage import audit
 from storage.common import insert_ignore
 from storage.models import Approval, Conversation, Customer, CustomerIdentity, Message, Todo
+from storage.states import ApprovalStatus, CustomerStatus, TodoStatus
 
 _SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|公司|科技|股份|[（）()\s·.\-])")
 
@@ -29,7 +30,7 @@ def similar(session: Session, name: str, limit: int = 5) -> list[Customer]:
     key = name_key(name)
     if not key:
         return []
-    rows = session.scalars(select(Customer).where(Customer.status != "closed").order_by(Customer.id))
+    rows = session.scalars(select(Customer).where(Customer.status != CustomerStatus.CLOSED).order_by(Customer.id))
     found = [c for c in rows if _alike(key, name_key(c.name))]
     return found[:limit]
 
@@ -44,7 +45,7 @@ def _alike(a: str, b: str) -> bool:
 
 def create(session: Session, name: str, owner_id: str | None, at: datetime, actor: str) -> Customer:
     customer = Customer(name=name, owner_id=owner_id, created_at=at, updated_at=at, last_activity_at=at,
-                        stage="lead", status="active", silence_level=0)
+                        stage="lead", status=CustomerStatus.ACTIVE, silence_level=0)
     session.add(customer)
     session.flush()
     audit.record(session, at, actor, "customer", customer.id, "created", None, name)
@@ -115,12 +116,12 @@ def touch(customer: Customer, at: datetime) -> None:
 
 
 def open_todos(session: Session, customer_id: int) -> list[Todo]:
-    stmt = select(Todo).where(Todo.customer_id == customer_id, Todo.status == "open").order_by(Todo.id)
+    stmt = select(Todo).where(Todo.customer_id == customer_id, Todo.status == TodoStatus.OPEN).order_by(Todo.id)
     return list(session.scalars(stmt))
 
 
 def open_approvals(session: Session, customer_id: int) -> list[Approval]:
-    stmt = select(Approval).where(Approval.customer_id == customer_id, Approval.status == "pending")
+    stmt = select(Approval).where(Approval.customer_id == customer_id, Approval.status == ApprovalStatus.PENDING)
     return list(session.scalars(stmt.order_by(Approval.id)))
 
 
@@ -136,7 +137,7 @@ def count(session: Session) -> int:
 def silent(session: Session, level: int, before: datetime, limit: int) -> list[Customer]:
     """Active customers at this silence level whose last activity is at or before `before`, oldest first."""
     stmt = (select(Customer)
-            .where(Customer.status == "active", Customer.silence_level == level, Customer.last_activity_at <= before)
+            .where(Customer.status == CustomerStatus.ACTIVE, Customer.silence_level == level, Customer.last_activity_at <= before)
             .order_by(Customer.last_activity_at, Customer.id).limit(limit))
     return list(session.scalars(stmt))
 
@@ -145,7 +146,7 @@ def claim_silence(session: Session, customer: Customer, level: int, before: date
     """Move a customer from the silence level we read to `level`, only if it is still that silent."""
     result = session.execute(
         update(Customer)
-        .where(Customer.id == customer.id, Customer.status == "active",
+        .where(Customer.id == customer.id, Customer.status == CustomerStatus.ACTIVE,
                Customer.silence_level == customer.silence_level, Customer.last_activity_at <= before)
         .values(silence_level=level, **values)
         .execution_options(synchronize_session=False)

@@ -28,6 +28,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from storage.states import (
+    ApprovalStatus,
+    CustomerStatus,
+    InboundStatus,
+    OutboxStatus,
+    RiskStatus,
+    StepStatus,
+    TodoStatus,
+)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -75,7 +85,7 @@ class User(Base):
 
 
 class Customer(Base):
-    """A customer record; status 'active' or 'public' (back in the public pool) or 'closed'."""
+    """A customer record; its status is a states.CustomerStatus (active, public pool, closed)."""
 
     __tablename__ = "customers"
     # the silent-customer check reads (status, silence_level, last_activity_at) ranges: cost follows what is due
@@ -85,7 +95,7 @@ class Customer(Base):
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
     industry: Mapped[str | None] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(32), default="lead")  # lead qualified proposal negotiation won lost
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active public closed
+    status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE)  # states.CUSTOMER
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_activity_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -154,7 +164,7 @@ class InboundItem(Base):
     kind: Mapped[str] = mapped_column(String(16))  # message event
     payload: Mapped[dict[str, Any]]
     received_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending done failed
+    status: Mapped[str] = mapped_column(String(16), default=InboundStatus.PENDING)  # states.INBOUND
     available_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
@@ -175,7 +185,7 @@ class Todo(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     source_rule: Mapped[str | None] = mapped_column(String(64))
     source_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open done cancelled
+    status: Mapped[str] = mapped_column(String(16), default=TodoStatus.OPEN)  # states.TODO
     created_at: Mapped[datetime]
     due_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
@@ -200,7 +210,7 @@ class Approval(Base):
     submitter_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     amount: Mapped[Decimal]
     note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending approved rejected withdrawn
+    status: Mapped[str] = mapped_column(String(16), default=ApprovalStatus.PENDING)  # states.APPROVAL
     version: Mapped[int] = mapped_column(Integer, default=1)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id"))
     current_position: Mapped[int] = mapped_column(Integer, default=0)
@@ -231,7 +241,7 @@ class ApprovalStep(Base):
     approver_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     approver_role: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting pending approved rejected skipped
+    status: Mapped[str] = mapped_column(String(16), default=StepStatus.WAITING)  # states.APPROVAL_STEP
     sla_hours: Mapped[int] = mapped_column(Integer, default=24)
     started_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
@@ -255,7 +265,7 @@ class RiskEvent(Base):
     keyword: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open closed
+    status: Mapped[str] = mapped_column(String(16), default=RiskStatus.OPEN)  # states.RISK
     hits: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     last_hit_at: Mapped[datetime]
@@ -282,7 +292,7 @@ class OutboxItem(Base):
     reply_webhook: Mapped[str | None] = mapped_column(Text)
     reply_webhook_expires: Mapped[datetime | None]
     card: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending sent dead
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)  # states.OUTBOX
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage import audit
 from storage.models import Todo
+from storage.states import TODO, TodoStatus
 
 _BY_DUE = (Todo.due_at.is_(None), Todo.due_at, Todo.id)  # earliest due first, undated last
 
@@ -23,7 +24,7 @@ def add(session: Session, *, title: str, at: datetime, actor: str, owner_id: str
     """Store an open to-do; its escalation check starts at the due time (a claimable one without a
     due time is checked from the start, so an unclaimed one still escalates)."""
     todo = Todo(title=title[:200], owner_id=owner_id, role=role, customer_id=customer_id, detail=detail,
-                source_rule=source_rule, source_message_id=source_message_id, status="open", created_at=at,
+                source_rule=source_rule, source_message_id=source_message_id, status=TodoStatus.OPEN, created_at=at,
                 due_at=due_at, escalation_level=0,
                 next_check_at=due_at if due_at is not None or owner_id else at)
     session.add(todo)
@@ -34,34 +35,30 @@ def add(session: Session, *, title: str, at: datetime, actor: str, owner_id: str
 
 def open_from_rule(session: Session, customer_id: int, rule: str, since: datetime) -> Todo | None:
     """An open to-do raised by `rule` on this customer at or after `since` (a repeated request)."""
-    stmt = select(Todo).where(Todo.customer_id == customer_id, Todo.source_rule == rule, Todo.status == "open",
+    stmt = select(Todo).where(Todo.customer_id == customer_id, Todo.source_rule == rule, Todo.status == TodoStatus.OPEN,
                               Todo.created_at >= since)
     return session.scalars(stmt.order_by(Todo.id.desc()).limit(1)).first()
 
 
 def open_for_owner(session: Session, owner_id: str) -> list[Todo]:
-    stmt = select(Todo).where(Todo.owner_id == owner_id, Todo.status == "open")
+    stmt = select(Todo).where(Todo.owner_id == owner_id, Todo.status == TodoStatus.OPEN)
     return list(session.scalars(stmt.order_by(*_BY_DUE)))
 
 
 def claimable(session: Session, role: str) -> list[Todo]:
     """Open to-dos nobody owns yet that someone with `role` may claim."""
-    stmt = select(Todo).where(Todo.role == role, Todo.owner_id.is_(None), Todo.status == "open")
+    stmt = select(Todo).where(Todo.role == role, Todo.owner_id.is_(None), Todo.status == TodoStatus.OPEN)
     return list(session.scalars(stmt.order_by(*_BY_DUE)))
 
 
 def close(session: Session, todo: Todo, at: datetime, actor: str) -> bool:
     """Mark done (nothing left to escalate); False if it was no longer open (closed meanwhile)."""
-    result = session.execute(
-        update(Todo)
-        .where(Todo.id == todo.id, Todo.status == "open")
-        .values(status="done", done_at=at, done_by=actor, next_check_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    moved = TODO.move(session, Todo, Todo.id == todo.id, source=TodoStatus.OPEN, target=TodoStatus.DONE,
+                      synchronize=False, done_at=at, done_by=actor, next_check_at=None)
     session.refresh(todo)
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not moved:
         return False
-    audit.record(session, at, actor, "todo", todo.id, "status", "open", "done")
+    audit.record(session, at, actor, "todo", todo.id, "status", TodoStatus.OPEN, TodoStatus.DONE)
     return True
 
 
@@ -69,7 +66,7 @@ def claim(session: Session, todo: Todo, user_id: str, at: datetime) -> bool:
     """Take an unowned to-do; False if someone else got there first (decided by the UPDATE's WHERE)."""
     result = session.execute(
         update(Todo)
-        .where(Todo.id == todo.id, Todo.owner_id.is_(None), Todo.status == "open")
+        .where(Todo.id == todo.id, Todo.owner_id.is_(None), Todo.status == TodoStatus.OPEN)
         .values(owner_id=user_id, claimed_at=at, escalation_level=0, next_check_at=Todo.due_at)
         .execution_options(synchronize_session=False)
     )
@@ -82,7 +79,7 @@ def claim(session: Session, todo: Todo, user_id: str, at: datetime) -> bool:
 
 def due_for_check(session: Session, now: datetime, limit: int) -> list[Todo]:
     """Open to-dos whose next escalation check has come, earliest first."""
-    stmt = (select(Todo).where(Todo.status == "open", Todo.next_check_at <= now)
+    stmt = (select(Todo).where(Todo.status == TodoStatus.OPEN, Todo.next_check_at <= now)
             .order_by(Todo.next_check_at, Todo.id).limit(limit))
     return list(session.scalars(stmt))
 
@@ -92,7 +89,7 @@ def move_escalation(session: Session, todo: Todo, from_level: int, level: int, n
     owner_same = Todo.owner_id == todo.owner_id if todo.owner_id else Todo.owner_id.is_(None)
     result = session.execute(
         update(Todo)
-        .where(Todo.id == todo.id, Todo.status == "open", Todo.escalation_level == from_level, owner_same)
+        .where(Todo.id == todo.id, Todo.status == TodoStatus.OPEN, Todo.escalation_level == from_level, owner_same)
         .values(escalation_level=level, next_check_at=next_check_at)
         .execution_options(synchronize_session=False)
     )

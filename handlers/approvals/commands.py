@@ -30,6 +30,7 @@ from storage import approvals as repo
 from storage import audit
 from storage import customers as customer_repo
 from storage.models import Approval, ApprovalStep, Customer
+from storage.states import ApprovalStatus, StepStatus
 
 
 def split_submission(words: Sequence[str]) -> tuple[str, Decimal, str]:
@@ -77,7 +78,7 @@ def _submit_command(call: CommandCall, kind: str) -> list[Card]:
 
 
 def _submitted_reply(call: CommandCall, approval: Approval) -> Card:
-    current = next((s for s in approval.steps if s.status == "pending"), None)
+    current = next((s for s in approval.steps if s.status == StepStatus.PENDING), None)
     lines = summary_lines(call.ctx, approval)
     if current is not None:
         lines.append(f"当前：{approver_label(call.ctx, current)} 审批（第 {ordinal(approval, current)} 步）。")
@@ -95,7 +96,7 @@ def _resubmit(call: CommandCall, kind: str | None, words: Sequence[str]) -> list
         raise Refusal("无法重新提交", f"{original.code} 是{word}审批，请发送「{word} {original.code} <金额>」。")
     if original.submitter_id != submitter.id:
         raise Refusal("无法重新提交", f"{original.code} 不是你提交的，只有提交人可以重新提交。")
-    if original.status not in ("rejected", "withdrawn"):
+    if original.status not in (ApprovalStatus.REJECTED, ApprovalStatus.WITHDRAWN):
         raise Refusal("无法重新提交", f"{original.code} {STATUS_NAMES[original.status]}，只有被驳回或已撤回的审批可以重新提交。")
     newer = repo.newer_version(call.ctx.session, original)
     if newer is not None:
@@ -138,7 +139,7 @@ def _decidable(call: CommandCall, code: str) -> tuple[Approval, ApprovalStep]:
     """The approval and its current step, if this user may decide it now; else a Refusal."""
     user = member(call)
     approval = load(call, code)
-    if approval.status != "pending":
+    if approval.status != ApprovalStatus.PENDING:
         raise Refusal("无需处理", f"{approval.code} {STATUS_NAMES[approval.status]}，无需再处理。")
     step = repo.current_step(call.ctx.session, approval.id)
     if step is None:
@@ -169,20 +170,20 @@ def approve(call: CommandCall) -> list[Card]:
         raise UsageError("请写上一个审批编号，例如：同意 A17。")
     ctx, user = call.ctx, member(call)
     approval, step = _decidable(call, words[0])
-    if not repo.decide_step(ctx.session, step.id, "approved", user.id, ctx.now):
+    if not repo.decide_step(ctx.session, step.id, StepStatus.APPROVED, user.id, ctx.now):
         raise _already_decided(approval)
-    audit.record(ctx.session, ctx.now, user.id, "approval", approval.id, f"step{step.position}", "pending",
-                 "approved")
+    audit.record(ctx.session, ctx.now, user.id, "approval", approval.id, f"step{step.position}", StepStatus.PENDING,
+                 StepStatus.APPROVED)
     ctx.session.refresh(approval)
     cards = advance(ctx, approval)
-    if approval.status == "pending":
+    if approval.status == ApprovalStatus.PENDING:
         cards.append(progress_card(ctx, approval, step))
     reply = call.reply(f"已同意 {approval.code}", *summary_lines(ctx, approval), _after_approve(ctx, approval))
     return [reply, *cards]
 
 
 def _after_approve(ctx: Context, approval: Approval) -> str:
-    nxt = next((s for s in approval.steps if s.status == "pending"), None)
+    nxt = next((s for s in approval.steps if s.status == StepStatus.PENDING), None)
     if nxt is None:
         return "审批已全部通过，已通知提交人。"
     return f"已转 {approver_label(ctx, nxt)} 审批（第 {ordinal(approval, nxt)} 步）。"
@@ -199,11 +200,11 @@ def reject(call: CommandCall) -> list[Card]:
     ctx, user = call.ctx, member(call)
     reason = " ".join(words[1:])
     approval, step = _decidable(call, words[0])
-    if not repo.decide_step(ctx.session, step.id, "rejected", user.id, ctx.now, reason):
+    if not repo.decide_step(ctx.session, step.id, StepStatus.REJECTED, user.id, ctx.now, reason):
         raise _already_decided(approval)
-    repo.close(ctx.session, approval.id, "rejected", ctx.now, returned=True)
-    audit.record(ctx.session, ctx.now, user.id, "approval", approval.id, f"step{step.position}", "pending",
-                 "rejected", reason)
+    repo.close(ctx.session, approval.id, ApprovalStatus.REJECTED, ctx.now, returned=True)
+    audit.record(ctx.session, ctx.now, user.id, "approval", approval.id, f"step{step.position}", StepStatus.PENDING,
+                 StepStatus.REJECTED, reason)
     ctx.session.refresh(approval)
     reply = call.reply(f"已驳回 {approval.code}", *summary_lines(ctx, approval), f"原因：{reason}",
                        "已通知提交人。")
@@ -221,9 +222,9 @@ def withdraw(call: CommandCall) -> list[Card]:
     if approval.submitter_id != user.id:
         raise Refusal("无法撤回", f"{approval.code} 不是你提交的，只有提交人可以撤回。")
     step = repo.current_step(ctx.session, approval.id)
-    if approval.status != "pending" or not repo.close(ctx.session, approval.id, "withdrawn", ctx.now):
+    if approval.status != ApprovalStatus.PENDING or not repo.close(ctx.session, approval.id, ApprovalStatus.WITHDRAWN, ctx.now):
         raise Refusal("无法撤回", f"{approval.code} {STATUS_NAMES[approval.status]}，不能撤回。")
-    audit.record(ctx.session, ctx.now, user.id, "approval", approval.id, "status", "pending", "withdrawn")
+    audit.record(ctx.session, ctx.now, user.id, "approval", approval.id, "status", ApprovalStatus.PENDING, ApprovalStatus.WITHDRAWN)
     ctx.session.refresh(approval)
     cards = [call.reply(f"已撤回 {approval.code}", *summary_lines(ctx, approval),
                         f"修改后可发送「{KIND_NAMES[approval.kind]} {approval.code} <金额> [备注]」重新提交。")]

@@ -23,6 +23,7 @@ from handlers.model import Button, Card
 from storage import approvals as repo
 from storage import audit
 from storage.models import Approval, ApprovalStep, Customer, User
+from storage.states import ApprovalStatus, StepStatus
 
 
 def submit(ctx: Context, *, kind: str, customer: Customer, submitter: User, amount: Decimal, note: str,
@@ -37,7 +38,7 @@ def submit(ctx: Context, *, kind: str, customer: Customer, submitter: User, amou
     for position, p in enumerate(steps, start=1):
         who = p.assignee or Assignee()
         repo.add_step(ctx.session, approval, position, p.spec, approver_id=who.user_id, approver_role=who.role,
-                      sla_hours=p.sla_hours, status="skipped" if p.skip_note else "waiting",
+                      sla_hours=p.sla_hours, status=StepStatus.SKIPPED if p.skip_note else StepStatus.WAITING,
                       note=p.skip_note or who.note)
     audit.record(ctx.session, ctx.now, submitter.id, "approval", approval.id, "submitted", None,
                  f"{kind} {amount}", f"version {approval.version}")
@@ -48,7 +49,7 @@ def submit(ctx: Context, *, kind: str, customer: Customer, submitter: User, amou
 def advance(ctx: Context, approval: Approval) -> list[Card]:
     """Start the next waiting step (skipping people who already approved), or finish as approved."""
     for step in approval.steps:
-        if step.status != "waiting":
+        if step.status != StepStatus.WAITING:
             continue
         earlier = repo.has_approved(ctx.session, approval.id, step.approver_id) if step.approver_id else None
         if earlier is not None:
@@ -56,7 +57,7 @@ def advance(ctx: Context, approval: Approval) -> list[Card]:
             continue
         repo.start_step(ctx.session, step, ctx.now)
         return [ask_card(ctx, approval, step)]
-    repo.close(ctx.session, approval.id, "approved", ctx.now)
+    repo.close(ctx.session, approval.id, ApprovalStatus.APPROVED, ctx.now)
     ctx.session.refresh(approval)
     return [outcome_card(ctx, approval)]
 
@@ -87,9 +88,9 @@ def outcome_card(ctx: Context, approval: Approval) -> Card:
     decisions = decision_lines(ctx, approval)
     if decisions:
         lines += ["审批记录：", *decisions]
-    elif approval.status == "approved":
+    elif approval.status == ApprovalStatus.APPROVED:
         lines.append("按审批规则，本次金额不需要审批，已自动通过。")
-    if approval.status == "rejected":
+    if approval.status == ApprovalStatus.REJECTED:
         word = KIND_NAMES[approval.kind]
         lines.append(f"修改后发送「{word} {approval.code} <新金额> [备注]」重新提交（生成新版本）。")
     return Card(title=f"{title_of(approval)} {status}", lines=tuple(lines), recipients=(approval.submitter_id,),
@@ -98,7 +99,7 @@ def outcome_card(ctx: Context, approval: Approval) -> Card:
 
 def progress_card(ctx: Context, approval: Approval, decided: ApprovalStep) -> Card:
     """Tells the submitter a step was approved and who decides next."""
-    nxt = next((s for s in approval.steps if s.status == "pending"), None)
+    nxt = next((s for s in approval.steps if s.status == StepStatus.PENDING), None)
     lines = [f"{user_name(ctx, decided.decided_by)} 已同意你提交的{title_of(approval)}"
              f"（第 {ordinal(approval, decided)} 步）。"]
     if nxt is not None:

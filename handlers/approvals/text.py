@@ -8,11 +8,17 @@ from handlers.orgchart import role_name, user_name
 from handlers.timefmt import local_time
 from storage import directory
 from storage.models import Approval, ApprovalStep, Customer
+from storage.states import ApprovalStatus, StepStatus
 
 KIND_NAMES = {"quote": "报价", "contract": "合同"}
-STATUS_NAMES = {"pending": "审批中", "approved": "已通过", "rejected": "已驳回", "withdrawn": "已撤回"}
-STEP_NAMES = {"waiting": "未开始", "pending": "待审批", "approved": "已同意", "rejected": "已驳回",
-              "skipped": "已跳过", "cancelled": "已取消"}
+STATUS_NAMES: dict[str, str] = {
+    ApprovalStatus.PENDING: "审批中", ApprovalStatus.APPROVED: "已通过", ApprovalStatus.REJECTED: "已驳回",
+    ApprovalStatus.WITHDRAWN: "已撤回",
+}
+STEP_NAMES: dict[str, str] = {
+    StepStatus.WAITING: "未开始", StepStatus.PENDING: "待审批", StepStatus.APPROVED: "已同意",
+    StepStatus.REJECTED: "已驳回", StepStatus.SKIPPED: "已跳过", StepStatus.CANCELLED: "已取消",
+}
 
 
 def approver_label(ctx: Context, step: ApprovalStep) -> str:
@@ -64,7 +70,7 @@ def _previous_outcome(ctx: Context, approval: Approval) -> str:
     if previous is None:
         return "上一版已删除"
     text = f"上一版 A{previous.id} {STATUS_NAMES.get(previous.status, previous.status)}"
-    rejected = next((s for s in previous.steps if s.status == "rejected"), None)
+    rejected = next((s for s in previous.steps if s.status == StepStatus.REJECTED), None)
     if rejected is not None and rejected.reason:
         text += f"：{rejected.reason}"
     return text
@@ -72,7 +78,7 @@ def _previous_outcome(ctx: Context, approval: Approval) -> str:
 
 def ordinal(approval: Approval, step: ApprovalStep) -> str:
     """「2/3」: the step's place among the steps that are not skipped."""
-    counted = [s for s in approval.steps if s.status != "skipped"]
+    counted = [s for s in approval.steps if s.status != StepStatus.SKIPPED]
     index = next((i for i, s in enumerate(counted) if s.id == step.id), 0)
     return f"{index + 1}/{len(counted)}"
 
@@ -80,7 +86,7 @@ def ordinal(approval: Approval, step: ApprovalStep) -> str:
 def decision_lines(ctx: Context, approval: Approval) -> list[str]:
     lines = []
     for step in approval.steps:
-        if step.status in ("approved", "rejected"):
+        if step.status in (StepStatus.APPROVED, StepStatus.REJECTED):
             line = f"· {user_name(ctx, step.decided_by)} {STEP_NAMES[step.status]}（{local_time(step.decided_at)}）"
             lines.append(line + (f"：{step.reason}" if step.reason else ""))
     return lines

@@ -27,6 +27,7 @@ from handlers.timefmt import duration, local_time
 from storage import approvals as repo
 from storage import directory
 from storage.models import Approval, ApprovalStep, User
+from storage.states import StepStatus
 
 
 @router.command("审批", "审批 [编号]", "列出等你审批的事项；带编号时查看该审批的详情和历史版本")
@@ -54,7 +55,7 @@ def list_approvals(call: CommandCall) -> list[Card]:
 
 
 def _current_label(ctx: Context, approval: Approval) -> str:
-    step = next((s for s in approval.steps if s.status == "pending"), None)
+    step = next((s for s in approval.steps if s.status == StepStatus.PENDING), None)
     return approver_label(ctx, step) if step else "—"
 
 
@@ -87,13 +88,13 @@ def _history(call: CommandCall, code: str) -> Card:
 
 def _step_line(ctx: Context, approval: Approval, step: ApprovalStep) -> str:
     status = STEP_NAMES.get(step.status, step.status)
-    if step.status in ("approved", "rejected"):
+    if step.status in (StepStatus.APPROVED, StepStatus.REJECTED):
         text = f"第 {step.position} 步 {user_name(ctx, step.decided_by)} {status}（{local_time(step.decided_at)}）"
         return text + (f"：{step.reason}" if step.reason else "")
-    if step.status == "skipped":
+    if step.status == StepStatus.SKIPPED:
         return f"第 {step.position} 步 {spec_label(ctx, step.approver_spec)} {status}：{step.note or ''}"
     text = f"第 {step.position} 步 {approver_label(ctx, step)} {status}"
-    if step.status == "pending" and step.started_at:
+    if step.status == StepStatus.PENDING and step.started_at:
         text += f"，已等 {duration(ctx.now - step.started_at)}"
     return text
 
