@@ -74,9 +74,9 @@ def test_a_closed_todo_cannot_be_claimed(flow):
     _to_public_pool(flow)
     flow.customer_says("麻烦发一份样品")
     with transaction(flow.runtime.factory) as s:
-        s.get(Todo, 1).status = "cancelled"
+        s.get(Todo, 1).status = "done"
     refused = flow.send("认领 T1").to("zhangsan")[0]
     assert (refused.title, refused.lines) == ("无法认领", ("T1 已经关闭。",))
     assert _todo(flow).owner_id is None
     completed = flow.send("完成 T1").to("zhangsan")[0]
-    assert (completed.title, completed.lines) == ("无法完成", ("T1 已经是取消状态。",))
+    assert (completed.title, completed.lines) == ("无法完成", ("T1 已经是完成状态。",))
