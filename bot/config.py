@@ -114,6 +114,12 @@ class UserConfig:
     dingtalk_userid: str | None = None
     prefer: str | None = None
 
+    @property
+    def platform_ids(self) -> dict[str, str]:
+        """platform -> id, as the directory sync writes them into user_identities."""
+        ids = {"wecom": self.wecom_userid, "dingtalk": self.dingtalk_userid}
+        return {platform: value for platform, value in ids.items() if value}
+
 
 @dataclass(frozen=True)
 class ScanConfig:

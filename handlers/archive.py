@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Context
 from handlers.events import on_event
 from handlers.model import Card, InboundEvent, InboundMessage
+from storage import directory
 from storage.common import insert_ignore
 from storage.db import transaction
-from storage.models import Cursor, User
+from storage.models import Cursor
 from storage.queues import store_inbound
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def ingest(session: Session, platform: str, messages: Iterable[dict[str, Any]], 
            report: IngestReport | None = None) -> IngestReport:
     """Store decrypted archive messages as inbound items (a msgid already stored is not stored again)."""
     report = report if report is not None else IngestReport()
-    members = _member_ids(session, platform)
+    members = directory.member_ids(session, platform)
     for data in messages:
         try:
             msg = archive_message(platform, data, members)
@@ -233,11 +234,6 @@ def _msg_time(value: Any) -> datetime:
         return datetime.fromtimestamp(int(value) / 1000, UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         raise ValueError(f"msgtime {value!r} is not a time in milliseconds") from None
-
-
-def _member_ids(session: Session, platform: str) -> set[str]:
-    column = {"wecom": User.wecom_userid, "dingtalk": User.dingtalk_userid}.get(platform, User.id)
-    return {v for v in session.scalars(select(column)) if v}
 
 
 # ---------------------------------------------------------------------------------------------- cursor

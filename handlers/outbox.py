@@ -23,7 +23,7 @@ def enabled_platforms(ctx: Context) -> set[str]:
 
 def address_of(ctx: Context, user: User) -> Address:
     """Where to reach a directory user: their preferred platform if usable, else any, else the log."""
-    ids = {"wecom": user.wecom_userid, "dingtalk": user.dingtalk_userid}
+    ids = directory.platform_ids(ctx.session, user.id)
     enabled = enabled_platforms(ctx)
     order = [user.prefer] if user.prefer else []
     order += ["wecom", "dingtalk"]
