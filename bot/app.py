@@ -14,7 +14,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime, open_runtime
-from handlers.model import InboundEvent, InboundMessage
+from handlers.event_model import Event
+from handlers.model import InboundMessage
 from storage.common import utcnow
 from storage.queues import store_inbound_many
 
@@ -36,11 +37,11 @@ class AppState:
     def settings(self) -> Settings:
         return self.runtime.settings
 
-    def accept(self, item: InboundMessage | InboundEvent) -> bool:
+    def accept(self, item: InboundMessage | Event) -> bool:
         """Store an inbound item durably before the platform is answered; False for a repeat."""
         return self.accept_many([item])[0]
 
-    def accept_many(self, items: Sequence[InboundMessage | InboundEvent]) -> list[bool]:
+    def accept_many(self, items: Sequence[InboundMessage | Event]) -> list[bool]:
         """accept() for several items in one transaction (a web worker's group commit); one result each."""
         rows = [(i.platform, i.dedupe_key, "message" if isinstance(i, InboundMessage) else "event", i.to_dict())
                 for i in items]

@@ -7,7 +7,6 @@ before WeCom gets its 200 (it retries after 5 s). Handlers run later in the inbo
 
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 import re
@@ -25,8 +24,10 @@ from bot.app import AppState, read_body, state
 from bot.config import Settings, WeComConfig
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
-from handlers import archive, contacts
-from handlers.model import Address, Card, InboundEvent, InboundMessage
+from bot.wecom_events import create_time, decode_event, field, legacy_event
+from handlers import archive, contacts, events
+from handlers.event_model import Event
+from handlers.model import Address, Card, InboundMessage
 from scheduler.delivery import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class GroupCommit:
         self._queue: list[_Pending] = []
         self._writing = False
 
-    def store(self, st: AppState, item: InboundMessage | InboundEvent) -> bool:
+    def store(self, st: AppState, item: InboundMessage | Event) -> bool:
         """True if stored now, False for a repeat; raises what storing raised (the view answers 500)."""
         mine = _Pending(item)
         with self._cond:
@@ -116,7 +117,7 @@ class GroupCommit:
 
 @dataclass
 class _Pending:
-    item: InboundMessage | InboundEvent
+    item: InboundMessage | Event
     done: bool = False
     stored: bool = False
     error: Exception | None = None
@@ -175,17 +176,13 @@ def _crypto(token: str, aes_key: str, corp_id: str) -> WeComCrypto:
 # ---------------------------------------------------------------------------------------------- inbound
 
 MESSAGE_TYPES = ("text", "image", "voice", "video", "location", "link")
-# Fields that tell one event from another (besides Event, FromUserName and CreateTime): customer-
-# contact events all come from "sys", so without the ids two changes in the same second would collide.
-EVENT_ID_FIELDS = ("ChangeType", "UserID", "ExternalUserID", "ChatId", "UpdateDetail", "TaskId", "EventKey",
-                   "Source", "FailReason", "JobId")
 
 
-def to_inbound(f: dict[str, Any]) -> InboundMessage | InboundEvent | None:
+def to_inbound(f: dict[str, Any]) -> InboundMessage | Event | None:
     """The neutral item for a decrypted callback, or None for what the bot does not store."""
     msg_type = _field(f, "MsgType")
     if msg_type == "event":
-        return _event(f)
+        return decode_event(f)
     if msg_type in MESSAGE_TYPES:
         return _message(f, msg_type)
     return None
@@ -209,30 +206,7 @@ def _text(f: dict[str, Any], msg_type: str) -> str:
     return {"image": "[图片]", "voice": "[语音]", "video": "[视频]"}[msg_type]
 
 
-def _event(f: dict[str, Any]) -> InboundEvent:
-    kind = _field(f, "Event")
-    if not kind:
-        raise MalformedError("event without Event")
-    sender = _field(f, "FromUserName")
-    parts = [kind, sender, _field(f, "CreateTime")] + [_field(f, k) for k in EVENT_ID_FIELDS if k in f]
-    key = "evt:" + ":".join(parts)
-    if len(key) > 200:  # the inbound key column holds 255; keep it readable and unique
-        key = key[:150] + ":" + hashlib.sha1(key.encode()).hexdigest()
-    actor = _field(f, "UserID") if kind == "change_external_contact" else sender
-    return InboundEvent(platform="wecom", kind=kind, dedupe_key=key, time=_create_time(f), actor=actor,
-                        data={k: v for k, v in f.items() if k not in ("ToUserName", "Encrypt")})
-
-
-def _field(f: dict[str, Any], name: str) -> str:
-    value = f.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _create_time(f: dict[str, Any]) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(_field(f, "CreateTime")), UTC)
-    except (ValueError, OverflowError, OSError):
-        raise MalformedError("CreateTime is not a Unix time") from None
+_field, _create_time = field, create_time
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -408,6 +382,7 @@ def build_channel(settings: Settings, session_factory: sessionmaker[Session]) ->
     channel = WeComChannel(cfg, WeComClient(cfg, session_factory))
     contact_client = WeComClient(cfg, session_factory, secret=cfg.contact_secret or cfg.secret)
     contacts.register_directory("wecom", WeComContactDirectory(contact_client))
+    events.register_legacy_decoder("wecom", legacy_event)
     if cfg.archive is not None and cfg.archive.sdk_path:
         from bot.wecom_archive import finance_sdk_source
 

@@ -1,4 +1,5 @@
-"""The neutral models that cross the platform edge: InboundMessage/InboundEvent in, Card out."""
+"""The neutral models that cross the platform edge: InboundMessage in (events: handlers.event_model),
+Card out."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class InboundMessage:
     conversation_type: str = "single"  # single group
     conversation_title: str = ""
     source: str = "app"  # app (typed to the bot) robot archive
-    reply_webhook: str | None = None  # DingTalk sessionWebhook
+    reply_webhook: str | None = None  # a DingTalk session reply URL
     reply_webhook_expires: datetime | None = None
     mentions_bot: bool = True
     msg_type: str = "text"
@@ -57,10 +58,11 @@ class InboundMessage:
 
 @dataclass(frozen=True)
 class InboundEvent:
-    """A platform event (contact added, card clicked, archive ready, org change...)."""
+    """A raw platform event as inbound rows stored it before events were neutral (revision 0002). Only
+    the platform's edge reads `data` (handlers.events.stored_event); new rows hold neutral events."""
 
     platform: str
-    kind: str  # e.g. change_external_contact, template_card_event, msgaudit_notify, user_leave_org
+    kind: str  # the platform's own name for the event
     dedupe_key: str
     time: datetime
     actor: str = ""  # platform user id of whoever caused it, when the platform says
@@ -111,7 +113,7 @@ class Card:
     key: str | None = None
     dedupe_key: str | None = None
     # When set, the channel updates an earlier platform message identified by this reference (a WeCom
-    # template-card ResponseCode, say) instead of sending a new message.
+    # template card's response code, say) instead of sending a new message.
     update_ref: str | None = None
 
     @property

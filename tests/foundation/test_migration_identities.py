@@ -102,6 +102,8 @@ def _fill_at_0001(engine: Engine) -> None:
         conn.execute(text("INSERT INTO approvals (id, kind, customer_id, submitter_id, amount, note, status, version, "
                           "current_position, times_returned, created_at) "
                           "VALUES (7, 'quote', 1, 'u_zhang', 680000, '首单', 'pending', 1, 0, 0, :t)"), dict(t=T))
+        conn.execute(text("INSERT INTO org_events (platform, kind, platform_user_ids, payload, received_at, handled) "
+                          "VALUES ('dingtalk', 'user_leave_org', 'ding_gone', '{}', :t, false)"), dict(t=T))
 
 
 def _identities(engine: Engine) -> set[tuple[str, str, str]]:
@@ -129,6 +131,9 @@ def test_upgrade_moves_every_platform_id_and_keeps_the_rest(old_db: str):
             assert conn.execute(text("SELECT external_id FROM customer_identities")).scalar() == "wmCUSTOMER1"
             assert conn.execute(text("SELECT submitter_id, amount, status FROM approvals")).one() == (
                 "u_zhang", 680000, "pending")
+            # the hand-over work reads neutral kinds
+            assert conn.execute(text("SELECT kind, platform_user_ids FROM org_events")).one() == (
+                "member_left", "ding_gone")
     finally:
         engine.dispose()
 

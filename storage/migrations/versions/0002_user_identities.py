@@ -7,6 +7,10 @@ Revises: 0001
 external_id)`, unique on (platform, external_id) like customer_identities, so a third platform adds
 rows, not columns. Every user's existing ids are copied before the columns go; downgrade copies the
 wecom and dingtalk rows back (ids of any other platform have no column to go to and are dropped).
+
+Org events are stored under neutral kinds now (member_left / member_changed): existing rows are renamed.
+Inbound rows holding raw platform events need no change: the inbound job hands them to their
+platform's edge to decode (handlers.events.stored_event).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -17,6 +21,12 @@ branch_labels = None
 depends_on = None
 
 COLUMNS = {'wecom': 'wecom_userid', 'dingtalk': 'dingtalk_userid'}
+ORG_KINDS = {'user_leave_org': 'member_left', 'user_modify_org': 'member_changed'}
+
+
+def _rename_org_kinds(renames: dict[str, str]) -> None:
+    for old, new in renames.items():
+        op.execute(sa.text("UPDATE org_events SET kind = :new WHERE kind = :old").bindparams(old=old, new=new))
 
 
 def upgrade() -> None:
@@ -38,9 +48,11 @@ def upgrade() -> None:
         for column in COLUMNS.values():
             batch_op.drop_constraint(f'uq_users_{column}', type_='unique')
             batch_op.drop_column(column)
+    _rename_org_kinds(ORG_KINDS)
 
 
 def downgrade() -> None:
+    _rename_org_kinds({new: old for old, new in ORG_KINDS.items()})
     with op.batch_alter_table('users', schema=None) as batch_op:
         for column in COLUMNS.values():
             batch_op.add_column(sa.Column(column, sa.String(length=64), nullable=True))
