@@ -34,7 +34,20 @@ class ConsoleChannel:
 PLATFORM_CHANNELS = {"wecom": "bot.wecom:build_channel", "dingtalk": "bot.dingtalk:build_channel"}
 
 
+# platform name -> "module:function"; function(settings, session_factory) registers the services handlers
+# use (contact directory, archive source...). Run explicitly where a runtime is built, not by build_channels.
+PLATFORM_SERVICES = {"wecom": "bot.wecom:wire_services", "dingtalk": "bot.dingtalk:wire_services"}
+
+
+def wire_services(settings: Settings, factory: sessionmaker[Session]) -> None:
+    """Register every platform's services with handlers (a disabled platform unregisters its own)."""
+    for target in PLATFORM_SERVICES.values():
+        module_name, func = target.split(":")
+        getattr(importlib.import_module(module_name), func)(settings, factory)
+
+
 def build_channels(settings: Settings, factory: sessionmaker[Session]) -> dict[str, Channel]:
+    """The outgoing channels of the enabled platforms, plus the console; no other side effect."""
     channels: dict[str, Channel] = {"console": ConsoleChannel()}
     for platform, target in PLATFORM_CHANNELS.items():
         if not getattr(settings, platform).enabled:

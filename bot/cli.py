@@ -127,9 +127,10 @@ def _rebuild_channels_if_needed(runtime: Runtime, before: Settings, fresh: Setti
         log.warning("[database] changed in %s: restart salesbot for it to take effect", fresh.source)
     if (fresh.wecom, fresh.dingtalk) == (before.wecom, before.dingtalk):
         return
-    from bot.channels import build_channels
+    from bot.channels import build_channels, wire_services
 
     channels = build_channels(fresh, runtime.factory)
+    wire_services(fresh, runtime.factory)
     runtime.channels.clear()
     runtime.channels.update(channels)
     log.info("platform settings changed: channels now %s", ", ".join(sorted(channels)))

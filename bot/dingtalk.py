@@ -133,7 +133,7 @@ def robot_message(payload: dict[str, Any], now: datetime) -> InboundMessage:
         text=message_text(payload), msg_id=msg_id, time=sent_at, from_customer=staff_id is None,
         sender_name=str(payload.get("senderNick") or ""), conversation_type=conversation_type,
         conversation_title=str(payload.get("conversationTitle") or ""), source="robot",
-        reply_webhook=str(webhook) if webhook else None, reply_webhook_expires=expires if webhook else None,
+        reply_ref=str(webhook) if webhook else None, reply_ref_expires=expires if webhook else None,
         mentions_bot=conversation_type == "single" or bool(payload.get("isInAtList", True)),
         msg_type=str(payload.get("msgtype") or "text"),
     )
@@ -276,9 +276,9 @@ class DingTalkChannel:
     def send(self, card: Card, address: Address, now: datetime) -> str | None:
         footer = self.footer(address.user, now)
         text = render_markdown(card, footer)
-        if self._usable_webhook(address, now) and address.webhook:
+        if self._usable_webhook(address, now) and address.reply_ref:
             try:
-                self.client.reply_in_session(address.webhook, {"msgtype": "markdown",
+                self.client.reply_in_session(address.reply_ref, {"msgtype": "markdown",
                                                                "markdown": {"title": card.title, "text": text}})
                 return None
             except WebhookGone as exc:
@@ -291,10 +291,11 @@ class DingTalkChannel:
         return f"notice:{task_id}"
 
     def _usable_webhook(self, address: Address, now: datetime) -> bool:
-        if not (address.webhook and address.webhook_expires and address.webhook_expires > now):
+        # the reply address DingTalk messages carry is their sessionWebhook URL
+        if not (address.reply_ref and address.reply_ref_expires and address.reply_ref_expires > now):
             return False
-        if urlsplit(address.webhook).netloc not in self.webhook_hosts:
-            log.warning("dingtalk: ignoring a sessionWebhook on an unexpected host: %s", address.webhook)
+        if urlsplit(address.reply_ref).netloc not in self.webhook_hosts:
+            log.warning("dingtalk: ignoring a sessionWebhook on an unexpected host: %s", address.reply_ref)
             return False
         return True
 
@@ -309,5 +310,9 @@ class DingTalkChannel:
 
 
 def build_channel(settings: Settings, factory: sessionmaker[Session]) -> DingTalkChannel:
-    events.register_legacy_decoder(PLATFORM, legacy_event)
     return DingTalkChannel(settings, factory)
+
+
+def wire_services(settings: Settings, factory: sessionmaker[Session]) -> None:
+    """Give handlers DingTalk's services: the decoder of raw events stored before events were neutral."""
+    events.register_legacy_decoder(PLATFORM, legacy_event)

@@ -98,9 +98,10 @@ def open_runtime(settings: Settings, migrate: bool | None = None, with_channels:
     factory = make_session_factory(engine)
     runtime = Runtime(SettingsHolder(settings), engine, factory)
     if with_channels:
-        from bot.channels import build_channels
+        from bot.channels import build_channels, wire_services
 
         runtime.channels = build_channels(settings, factory)
+        wire_services(settings, factory)
     return runtime
 
 

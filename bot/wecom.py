@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import AppState, read_body, state
 from bot.config import Settings, WeComConfig
+from bot.wecom_archive import finance_sdk_source
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
 from bot.wecom_events import create_time, decode_event, field, legacy_event
@@ -377,14 +378,23 @@ class WeComContactDirectory:
 
 
 def build_channel(settings: Settings, session_factory: sessionmaker[Session]) -> WeComChannel:
-    """The WeCom channel; also gives handlers the contact directory and the archive source."""
+    """The WeCom channel (nothing else: the services handlers use are wired by wire_services)."""
     cfg = settings.wecom
-    channel = WeComChannel(cfg, WeComClient(cfg, session_factory))
+    return WeComChannel(cfg, WeComClient(cfg, session_factory))
+
+
+def wire_services(settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    """Give handlers WeCom's services: the contact directory, the archive source, the decoder of raw
+    events stored before events were neutral. Called where the runtime is built, and on config reload."""
+    cfg = settings.wecom
+    events.register_legacy_decoder("wecom", legacy_event)
+    if not cfg.enabled:
+        contacts.register_directory("wecom", None)
+        archive.register_source("wecom", None)
+        return
     contact_client = WeComClient(cfg, session_factory, secret=cfg.contact_secret or cfg.secret)
     contacts.register_directory("wecom", WeComContactDirectory(contact_client))
-    events.register_legacy_decoder("wecom", legacy_event)
     if cfg.archive is not None and cfg.archive.sdk_path:
-        from bot.wecom_archive import finance_sdk_source
-
         archive.register_source("wecom", lambda: finance_sdk_source(cfg), cfg.archive.batch_size)
-    return channel
+    else:
+        archive.register_source("wecom", None)

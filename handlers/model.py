@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 PLATFORMS = ("wecom", "dingtalk", "console")
+# inbound messages stored before the reply address was opaque
+LEGACY_KEYS = {"reply_webhook": "reply_ref", "reply_webhook_expires": "reply_ref_expires"}
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,10 @@ class InboundMessage:
     conversation_type: str = "single"  # single group
     conversation_title: str = ""
     source: str = "app"  # app (typed to the bot) robot archive
-    reply_webhook: str | None = None  # a DingTalk session reply URL
-    reply_webhook_expires: datetime | None = None
+    # Where a reply may go besides the sender's one-to-one channel, and until when: opaque,
+    # platform-specific data only that platform's edge reads (DingTalk: the message's session URL).
+    reply_ref: str | None = None
+    reply_ref_expires: datetime | None = None
     mentions_bot: bool = True
     msg_type: str = "text"
 
@@ -41,7 +45,8 @@ class InboundMessage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InboundMessage:
-        return cls(**_load(data, ("time", "reply_webhook_expires")))
+        data = {LEGACY_KEYS.get(k, k): v for k, v in data.items()}
+        return cls(**_load(data, ("time", "reply_ref_expires")))
 
     @property
     def dedupe_key(self) -> str:
@@ -53,7 +58,7 @@ class InboundMessage:
         figures (amounts, approvals, response packs)."""
         if self.conversation_type == "group":
             return Address(self.platform, self.sender)
-        return Address(self.platform, self.sender, self.reply_webhook, self.reply_webhook_expires)
+        return Address(self.platform, self.sender, self.reply_ref, self.reply_ref_expires)
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,13 @@ class InboundEvent:
 
 @dataclass(frozen=True)
 class Address:
-    """A concrete destination on one platform."""
+    """A concrete destination on one platform; `reply_ref` is the opaque reply address a message
+    carried (handlers pass it back untouched; the platform's channel decides whether to use it)."""
 
     platform: str
     user: str
-    webhook: str | None = None
-    webhook_expires: datetime | None = None
+    reply_ref: str | None = None
+    reply_ref_expires: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def _queue(ctx: Context, card: Card, address: Address, recipient_id: str | None)
             ctx.session,
             dict(
                 dedupe_key=dedupe, channel=address.platform, target=address.user, recipient_id=recipient_id,
-                reply_webhook=address.webhook, reply_webhook_expires=address.webhook_expires,
+                reply_webhook=address.reply_ref, reply_webhook_expires=address.reply_ref_expires,
                 card=card.to_dict(), status="pending", attempts=0, created_at=ctx.now,
                 next_attempt_at=ctx.now,
             ),

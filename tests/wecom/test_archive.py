@@ -265,7 +265,7 @@ def test_finance_sdk_init_failure_is_clear(sdk):
 @needs_gcc
 def test_msgaudit_notify_pulls_through_the_configured_sdk(sdk, write_config, fake_wecom, huawei, clock):
     from bot.app import create_app
-    from bot.channels import build_channels
+    from bot.channels import build_channels, wire_services
     from bot.wecom_crypto import WeComCrypto
     from tests.wecom.conftest import AES_KEY, TOKEN
 
@@ -277,6 +277,7 @@ def test_msgaudit_notify_pulls_through_the_configured_sdk(sdk, write_config, fak
     runtime = Runtime(SettingsHolder(settings), engine, make_session_factory(engine))
     sync_directory(runtime)
     channels = build_channels(settings, runtime.factory)
+    wire_services(settings, runtime.factory)
     try:
         app = create_app(runtime=runtime, clock=clock)
         sender = Sender(app.test_client(), WeComCrypto(TOKEN, AES_KEY, CORP_ID), clock)

@@ -87,7 +87,7 @@ def test_rows_stored_before_the_upgrade_are_still_handled(runtime, channels, fak
                  "CreateTime": str(int(NOW.timestamp()))}, "evt:legacy-1")
     _legacy_row(runtime, "dingtalk", "user_leave_org", {"EventType": "user_leave_org", "UserId": ["ding_zhangsan"]},
                 "event:legacy-2")
-    dingtalk.build_channel(runtime.settings, runtime.factory)  # the DingTalk edge is wired too
+    dingtalk.wire_services(runtime.settings, runtime.factory)  # the DingTalk edge is wired too
     run_jobs(runtime, channels, clock.advance(seconds=1))
     with runtime.factory() as s:
         assert [c.owner_id for c in s.scalars(select(Customer))] == ["zhangsan"]
