@@ -125,7 +125,7 @@ def _rebuild_channels_if_needed(runtime: Runtime, before: Settings, fresh: Setti
     """New or changed platform credentials take effect without a restart (the worker holds this dict)."""
     if fresh.database != before.database:
         log.warning("[database] changed in %s: restart salesbot for it to take effect", fresh.source)
-    if (fresh.wecom, fresh.dingtalk) == (before.wecom, before.dingtalk):
+    if (fresh.wecom, fresh.dingtalk, fresh.platforms) == (before.wecom, before.dingtalk, before.platforms):
         return
     from bot.channels import build_channels, wire_services
 

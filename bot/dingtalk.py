@@ -24,10 +24,10 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import read_body
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
 from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
+from bot.edge import read_body
 from handlers import events
 from handlers.event_model import Event, MemberChanged, MemberLeft
 from handlers.model import Address, Card, InboundEvent, InboundMessage
@@ -36,7 +36,7 @@ from storage.db import transaction
 from storage.queues import recent_sends
 
 if TYPE_CHECKING:
-    from bot.app import AppState
+    from bot.edge import AppState
 
 log = logging.getLogger(__name__)
 

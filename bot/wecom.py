@@ -20,8 +20,8 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import AppState, read_body, state
 from bot.config import Settings, WeComConfig
+from bot.edge import AppState, read_body, state
 from bot.wecom_archive import finance_sdk_source
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto

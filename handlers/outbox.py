@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def enabled_platforms(ctx: Context) -> set[str]:
-    return {p for p in ("wecom", "dingtalk") if getattr(ctx.settings, p).enabled}
+    return set(ctx.settings.enabled_platforms)
 
 
 def address_of(ctx: Context, user: User) -> Address:
@@ -26,7 +26,7 @@ def address_of(ctx: Context, user: User) -> Address:
     ids = directory.platform_ids(ctx.session, user.id)
     enabled = enabled_platforms(ctx)
     order = [user.prefer] if user.prefer else []
-    order += ["wecom", "dingtalk"]
+    order += ctx.settings.enabled_platforms
     for platform in order:
         if platform in enabled and ids.get(platform):
             return Address(platform, ids[platform] or "")
