@@ -79,7 +79,7 @@ def serve(config_path: str, conn: multiprocessing.connection.Connection) -> None
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request access log on either server
-    runtime = open_runtime(load_settings(config_path, environ={}), with_channels=False)
+    runtime = open_runtime(load_settings(config_path, environ={}))
     sync_directory(runtime)
     salesbot = create_app(runtime=runtime)
     bare = Flask("bare")

@@ -6,13 +6,14 @@ is written to the log instead of being sent.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import platforms
 from bot.config import Settings
+from bot.runtime import Runtime
 from handlers.model import Address, Card
 from scheduler.delivery import Channel
 
@@ -30,15 +31,19 @@ class ConsoleChannel:
         return None
 
 
-# platform name -> "module:factory"; factory(settings, session_factory) -> Channel
-PLATFORM_CHANNELS = {"wecom": "bot.wecom:build_channel", "dingtalk": "bot.dingtalk:build_channel"}
-
-
 def build_channels(settings: Settings, factory: sessionmaker[Session]) -> dict[str, Channel]:
-    channels: dict[str, Channel] = {"console": ConsoleChannel()}
-    for platform, target in PLATFORM_CHANNELS.items():
-        if not getattr(settings, platform).enabled:
-            continue
-        module_name, func = target.split(":")
-        channels[platform] = getattr(importlib.import_module(module_name), func)(settings, factory)
-    return channels
+    """The outgoing channels of the enabled registered platforms, plus the console; no other side effect
+    (the services handlers use are wired by wire_services, where the runtime is built)."""
+    return {"console": ConsoleChannel(), **platforms.build_channels(settings, factory)}
+
+
+def wire_services(settings: Settings, factory: sessionmaker[Session]) -> None:
+    """Register every registered platform's services with handlers."""
+    platforms.wire_services(settings, factory)
+
+
+def attach_channels(runtime: Runtime) -> Runtime:
+    """Give a runtime its outgoing channels and wire the platforms' services (for the commands that send)."""
+    runtime.channels = build_channels(runtime.settings, runtime.factory)
+    wire_services(runtime.settings, runtime.factory)
+    return runtime

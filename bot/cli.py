@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from bot.channels import attach_channels, build_channels, wire_services
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, open_runtime, sync_directory, worker_id
 from handlers.timefmt import zone_of
@@ -120,7 +121,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    with open_runtime(settings, migrate=False, with_channels=False) as runtime:
+    with open_runtime(settings, migrate=False) as runtime:
         upgrade(runtime.engine)
         changed = sync_directory(runtime)
     print(f"database at the latest schema; {changed} directory changes applied")
@@ -156,11 +157,10 @@ def _rebuild_channels_if_needed(runtime: Runtime, before: Settings, fresh: Setti
     """New or changed platform credentials take effect without a restart (the worker holds this dict)."""
     if fresh.database != before.database:
         log.warning("[database] changed in %s: restart salesbot for it to take effect", fresh.source)
-    if (fresh.wecom, fresh.dingtalk) == (before.wecom, before.dingtalk):
+    if (fresh.wecom, fresh.dingtalk, fresh.platforms) == (before.wecom, before.dingtalk, before.platforms):
         return
-    from bot.channels import build_channels
-
     channels = build_channels(fresh, runtime.factory)
+    wire_services(fresh, runtime.factory)
     runtime.channels.clear()
     runtime.channels.update(channels)
     log.info("platform settings changed: channels now %s", ", ".join(sorted(channels)))
@@ -177,7 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from scheduler.runner import wake
 
     settings = settings_of(args)
-    runtime = open_runtime(settings)
+    runtime = attach_channels(open_runtime(settings))
     sync_directory(runtime)
     _worker, sched = start_worker(runtime)
     app = create_app(runtime=runtime, on_stored=lambda: wake(sched))  # type: ignore[arg-type]
@@ -196,7 +196,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    runtime = open_runtime(settings)
+    runtime = attach_channels(open_runtime(settings))
     sync_directory(runtime)
     _worker, sched = start_worker(runtime)
     stop = threading.Event()
@@ -235,7 +235,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     at = parse_time(args.at, settings)
-    with open_runtime(settings) as runtime:
+    with attach_channels(open_runtime(settings)) as runtime:
         sync_directory(runtime)
         worker = Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(), clock=lambda: at)
         # No lease here: the checks are idempotent, so an operator's tick may run beside a worker.

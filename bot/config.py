@@ -38,6 +38,11 @@ RULE_KINDS = ("risk", "todo")
 SEVERITIES = ("low", "medium", "high")
 APPROVAL_KINDS = ("quote", "contract")
 PLATFORMS = ("wecom", "dingtalk")
+# Platforms beyond the built-in two, registered through bot.platforms: their config section reader
+# (table, problem(key, message)) -> config with `.enabled`, and their [[users]] id key.
+PlatformConfigReader = Callable[[Mapping[str, Any], Callable[[str, str], None]], Any]
+PLATFORM_SECTIONS: dict[str, PlatformConfigReader] = {}
+IDENTITY_KEYS: dict[str, str] = {"wecom": "wecom_userid", "dingtalk": "dingtalk_userid"}
 NOTIFY_TARGETS = ("owner", "manager", "director", "admin")
 
 
@@ -121,6 +126,19 @@ class Settings:
     sla: SlaConfig = field(default_factory=SlaConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    platforms: tuple[tuple[str, Any], ...] = ()  # (name, config) of registered platforms beyond the two
+
+    def platform(self, name: str) -> Any:
+        """A platform's config section (None for a platform that is not registered)."""
+        if name in PLATFORMS:
+            return getattr(self, name)
+        return dict(self.platforms).get(name)
+
+    @property
+    def enabled_platforms(self) -> tuple[str, ...]:
+        """The platforms with credentials set, built-in ones first."""
+        names = [*PLATFORMS, *(name for name, _ in self.platforms)]
+        return tuple(n for n in names if getattr(self.platform(n), "enabled", False))
 
     @property
     def is_file(self) -> bool:
@@ -133,7 +151,7 @@ class Settings:
         return next((a for a in self.approvals if a.kind == kind), None)
 
     def summary(self) -> str:
-        platforms = [p for p in PLATFORMS if getattr(self, p).enabled] or ["console only"]
+        platforms = list(self.enabled_platforms) or ["console only"]
         return (
             f"{self.source}: ok — database {self.database.url.split('://')[0]}, "
             f"platforms {', '.join(platforms)}, {len(self.users)} users, {len(self.rules)} rules, "
@@ -347,14 +365,14 @@ def _read_users(r: _Reader, raw: Mapping[str, Any]) -> tuple[UserConfig, ...]:
         if not isinstance(t, Mapping):
             r.problem(label, "必须是一个表（[[users]] 段）")
             continue
-        r.unknown_keys(t, {"id", "name", "role", "manager", "wecom_userid", "dingtalk_userid", "prefer"}, p)
+        r.unknown_keys(t, {"id", "name", "role", "manager", "prefer", *IDENTITY_KEYS.values()}, p)
         uid = r.str_(t, "id", p)
         if not uid:
             r.problem(f"{p}id", "必须填写（用户的唯一标识）")
             continue
         prefer = r.opt_str(t, "prefer", p)
-        if prefer is not None and prefer not in PLATFORMS:
-            r.problem(f"{p}prefer", f"只能是 {one_of(PLATFORMS)}，现在是 {prefer!r}")
+        if prefer is not None and prefer not in IDENTITY_KEYS:
+            r.problem(f"{p}prefer", f"只能是 {one_of(IDENTITY_KEYS)}，现在是 {prefer!r}")
         labels.append(label)
         users.append(
             UserConfig(
@@ -365,6 +383,8 @@ def _read_users(r: _Reader, raw: Mapping[str, Any]) -> tuple[UserConfig, ...]:
                 wecom_userid=r.opt_str(t, "wecom_userid", p),
                 dingtalk_userid=r.opt_str(t, "dingtalk_userid", p),
                 prefer=prefer,
+                other_ids=tuple((name, value) for name, key in IDENTITY_KEYS.items() if name not in PLATFORMS
+                                if (value := r.opt_str(t, key, p))),
             )
         )
     _check_users(r, users, labels)
@@ -377,10 +397,10 @@ def _check_users(r: _Reader, users: list[UserConfig], labels: list[str]) -> None
         if u.id in seen:
             r.problem(f"{labels[i]}.id", f"用户 id {u.id!r} 重复（第一次出现在 {labels[seen[u.id]]}）")
         seen.setdefault(u.id, i)
-    for attr in ("wecom_userid", "dingtalk_userid"):
+    for platform, attr in IDENTITY_KEYS.items():
         owners: dict[str, str] = {}
         for i, u in enumerate(users):
-            value = getattr(u, attr)
+            value = u.platform_ids.get(platform)
             if value and value in owners and owners[value] != u.id:
                 r.problem(f"{labels[i]}.{attr}", f"{value!r} 已经是用户 {owners[value]!r} 的 {attr}")
             if value:
@@ -668,14 +688,24 @@ def settings_from_mapping(raw: Mapping[str, Any], source: str) -> Settings:
     """Validate a parsed TOML document; raise ConfigError listing every problem."""
     r = _Reader(source)
     for key in raw:
-        if key not in KNOWN_TOP_LEVEL:
-            r.problem(key, unknown_section_message(key, KNOWN_TOP_LEVEL))
+        if key not in KNOWN_TOP_LEVEL and key not in PLATFORM_SECTIONS:
+            r.problem(key, unknown_section_message(key, KNOWN_TOP_LEVEL | set(PLATFORM_SECTIONS)))
     parts = {name: read(r, raw) for name, read in _SECTIONS.items()}
+    platforms = tuple((name, _read_platform(r, raw, name, read)) for name, read in PLATFORM_SECTIONS.items())
     users = _read_users(r, raw)
     approvals = _read_approvals(r, raw, users)
     if r.problems:
         raise ConfigError(r.problems)
-    return Settings(source=source, users=users, approvals=approvals, **parts)
+    return Settings(source=source, users=users, approvals=approvals, platforms=platforms, **parts)
+
+
+def _read_platform(r: _Reader, raw: Mapping[str, Any], name: str, read: PlatformConfigReader) -> Any:
+    """A registered platform's section, read by its own hook (an absent section reads as empty)."""
+    table = raw.get(name, {})
+    if not isinstance(table, Mapping):
+        r.problem(name, "must be a table")
+        table = {}
+    return read(table, lambda key, message: r.problem(f"{name}.{key}", message))
 
 
 def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

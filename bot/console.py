@@ -58,7 +58,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     settings = terminal_only(settings_of(args))
     start = parse_time(args.at, settings)
-    with open_runtime(settings, with_channels=False) as runtime:
+    with open_runtime(settings) as runtime:
         with runtime.factory() as session:
             busy = busy_with_platforms(session, utcnow())
         if busy:

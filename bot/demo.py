@@ -92,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bot.cli import settings_of
 
     settings = terminal_only(settings_of(args))
-    with open_runtime(settings, with_channels=False) as runtime:
+    with open_runtime(settings) as runtime:
         with runtime.factory() as session:
             held = rows_held(session)
         if held and not args.force:

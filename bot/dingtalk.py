@@ -1,7 +1,7 @@
 """DingTalk at the edge: robot messages and event subscriptions in, Cards out as markdown robot messages.
 
 In: `/dingtalk/robot` (robot messages, HMAC-signed headers) and `/dingtalk/events` (event
-subscription, SHA1 + AES envelope). Each view verifies, builds a neutral InboundMessage/InboundEvent,
+subscription, SHA1 + AES envelope). Each view verifies, builds a neutral InboundMessage or event,
 stores it through `state.accept` and answers; the inbound job does the rest. Stream mode
 (bot/dingtalk_stream.py) feeds the same `robot_message` / `stream_event` builders.
 
@@ -24,17 +24,19 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import read_body
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
 from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
+from bot.edge import read_body
+from handlers import events
+from handlers.event_model import Event, MemberChanged, MemberLeft
 from handlers.model import Address, Card, InboundEvent, InboundMessage
 from handlers.timefmt import display_zone
 from storage.db import transaction
 from storage.queues import recent_sends
 
 if TYPE_CHECKING:
-    from bot.app import AppState
+    from bot.edge import AppState
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ def robot_message(payload: dict[str, Any], now: datetime) -> InboundMessage:
         text=message_text(payload), msg_id=msg_id, time=sent_at, from_customer=staff_id is None,
         sender_name=str(payload.get("senderNick") or ""), conversation_type=conversation_type,
         conversation_title=str(payload.get("conversationTitle") or ""), source="robot",
-        reply_webhook=str(webhook) if webhook else None, reply_webhook_expires=expires if webhook else None,
+        reply_ref=str(webhook) if webhook else None, reply_ref_expires=expires if webhook else None,
         mentions_bot=conversation_type == "single" or bool(payload.get("isInAtList", True)),
         msg_type=str(payload.get("msgtype") or "text"),
     )
@@ -155,8 +157,9 @@ def message_text(payload: dict[str, Any]) -> str:
     return {"picture": "[图片]", "video": "[视频]", "file": "[文件]"}.get(str(kind), f"[{kind}]")
 
 
-def http_event(payload: dict[str, Any], now: datetime) -> InboundEvent | None:
-    """The neutral event for a decrypted HTTP callback; None for check_url (answered, not stored)."""
+def http_event(payload: dict[str, Any], now: datetime) -> Event | None:
+    """The neutral event for a decrypted HTTP callback; None for check_url (answered, not stored) and
+    for events the bot does not act on."""
     kind = payload.get("EventType")
     if not isinstance(kind, str) or not kind:
         raise MalformedRequest("event without EventType")
@@ -164,17 +167,43 @@ def http_event(payload: dict[str, Any], now: datetime) -> InboundEvent | None:
         return None
     # Events carry no id of their own over HTTP; DingTalk resends the same JSON, so its digest is the key.
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:40]
-    return InboundEvent(platform=PLATFORM, kind=kind, dedupe_key=f"event:{kind}:{digest}",
-                        time=_ms_time(payload.get("TimeStamp")) or now,
-                        actor=str(payload.get("OptStaffId") or ""), data=payload)
+    return decode_event(kind, f"event:{kind}:{digest}", _ms_time(payload.get("TimeStamp")) or now, payload)
 
 
 def stream_event(event_type: str, event_id: str, born_ms: int | None, data: dict[str, Any],
-                 now: datetime) -> InboundEvent:
+                 now: datetime) -> Event | None:
     """The neutral event for an EVENT frame received over Stream mode."""
-    return InboundEvent(platform=PLATFORM, kind=event_type, dedupe_key=f"event:{event_type}:{event_id}",
-                        time=_ms_time(born_ms) or now,
-                        actor=str(data.get("OptStaffId") or data.get("optStaffId") or ""), data=data)
+    return decode_event(event_type, f"event:{event_type}:{event_id}", _ms_time(born_ms) or now, data)
+
+
+ORG_EVENTS: dict[str, type[MemberLeft] | type[MemberChanged]] = {"user_leave_org": MemberLeft,
+                                                                 "user_modify_org": MemberChanged}
+
+
+def decode_event(kind: str, key: str, at: datetime, data: dict[str, Any]) -> Event | None:
+    """A DingTalk event (HTTP or Stream) in neutral terms; None for kinds the bot does not act on."""
+    org_event = ORG_EVENTS.get(kind)
+    if org_event is None:
+        log.info("dingtalk event %r acknowledged; the bot does not act on it", kind)
+        return None
+    actor = str(data.get("OptStaffId") or data.get("optStaffId") or "")
+    return org_event(platform=PLATFORM, dedupe_key=key, time=at, members=tuple(event_user_ids(data)), actor=actor)
+
+
+def event_user_ids(data: dict[str, Any]) -> list[str]:
+    """The user ids an org event is about (UserId over HTTP, userId over Stream; a list or one)."""
+    for key in ("UserId", "userId", "UserIds", "userIds"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return [value]
+        if isinstance(value, list):
+            return [str(v) for v in value if v]
+    return []
+
+
+def legacy_event(raw: InboundEvent) -> Event | None:
+    """An inbound row stored before events were neutral (kind, key and time as stored; data raw)."""
+    return decode_event(raw.kind, raw.dedupe_key, raw.time, raw.data)
 
 
 def _required(payload: dict[str, Any], key: str) -> str:
@@ -247,9 +276,9 @@ class DingTalkChannel:
     def send(self, card: Card, address: Address, now: datetime) -> str | None:
         footer = self.footer(address.user, now, address)
         text = render_markdown(card, footer)
-        if self._usable_webhook(address, now) and address.webhook:
+        if self._usable_webhook(address, now) and address.reply_ref:
             try:
-                self.client.reply_in_session(address.webhook, {"msgtype": "markdown",
+                self.client.reply_in_session(address.reply_ref, {"msgtype": "markdown",
                                                                "markdown": {"title": card.title, "text": text}})
                 return None
             except WebhookGone as exc:
@@ -262,10 +291,11 @@ class DingTalkChannel:
         return f"notice:{task_id}"
 
     def _usable_webhook(self, address: Address, now: datetime) -> bool:
-        if not (address.webhook and address.webhook_expires and address.webhook_expires > now):
+        # the reply address DingTalk messages carry is their sessionWebhook URL
+        if not (address.reply_ref and address.reply_ref_expires and address.reply_ref_expires > now):
             return False
-        if urlsplit(address.webhook).netloc not in self.webhook_hosts:
-            log.warning("dingtalk: ignoring a sessionWebhook on an unexpected host: %s", address.webhook)
+        if urlsplit(address.reply_ref).netloc not in self.webhook_hosts:
+            log.warning("dingtalk: ignoring a sessionWebhook on an unexpected host: %s", address.reply_ref)
             return False
         return True
 
@@ -284,3 +314,8 @@ class DingTalkChannel:
 
 def build_channel(settings: Settings, factory: sessionmaker[Session]) -> DingTalkChannel:
     return DingTalkChannel(settings, factory)
+
+
+def wire_services(settings: Settings, factory: sessionmaker[Session]) -> None:
+    """Give handlers DingTalk's services: the decoder of raw events stored before events were neutral."""
+    events.register_legacy_decoder(PLATFORM, legacy_event)

@@ -2,7 +2,7 @@
 
 `salesbot dingtalk-stream` opens a connection (POST {openapi_base}v1.0/gateway/connections/open with the
 app key and secret, answered with {endpoint, ticket}), then receives CALLBACK frames for
-/v1.0/im/bot/messages/get and EVENT frames, turns each into the same InboundMessage/InboundEvent as
+/v1.0/im/bot/messages/get and EVENT frames, turns each into the same InboundMessage or neutral event as
 the HTTP views (bot/dingtalk.py), stores it with `state.accept` and ACKs it. Replies still leave
 through the outbox (sessionWebhook / OpenAPI).
 
@@ -42,11 +42,12 @@ from dingtalk_stream.version import VERSION_STRING  # type: ignore[import-untype
 from bot.config import DingTalkConfig
 from bot.dingtalk import robot_message, stream_event
 from bot.dingtalk_sign import MalformedRequest
-from handlers.model import InboundEvent, InboundMessage
+from handlers.event_model import Event
+from handlers.model import InboundMessage
 
 log = logging.getLogger(__name__)
 
-Accept = Callable[[InboundMessage | InboundEvent], bool]
+Accept = Callable[[InboundMessage | Event], bool]
 OPEN_CONNECTION_PATH = "v1.0/gateway/connections/open"
 MAX_RECONNECT_DELAY = 60.0
 
@@ -82,10 +83,12 @@ class OrgEventHandler(EventHandler):  # type: ignore[misc]
             return AckMessage.STATUS_BAD_REQUEST, "event without eventType or eventId"
         data = event.data if isinstance(event.data, dict) else {}
         item = stream_event(headers.event_type, headers.event_id, headers.event_born_time, data, self._clock())
+        if item is None:  # not an event the bot acts on: acknowledged, not stored
+            return AckMessage.STATUS_OK, "OK"
         return await _store(self._accept, item)
 
 
-async def _store(accept: Accept, item: InboundMessage | InboundEvent) -> tuple[int, str]:
+async def _store(accept: Accept, item: InboundMessage | Event) -> tuple[int, str]:
     try:
         await asyncio.to_thread(accept, item)  # a database write: keep it off the event loop
     except Exception:
@@ -217,6 +220,7 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: Callable[..., argpar
 
 def cmd_stream(args: argparse.Namespace) -> int:
     from bot.app import AppState
+    from bot.channels import attach_channels
     from bot.cli import settings_of, start_worker
     from bot.runtime import open_runtime, sync_directory
     from scheduler.runner import wake
@@ -225,7 +229,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if not settings.dingtalk.enabled:
         print(f"{settings.source}: dingtalk: app_key and app_secret are needed for Stream mode")
         return 2
-    runtime = open_runtime(settings)
+    runtime = attach_channels(open_runtime(settings))
     sync_directory(runtime)
     sched: Any = None
     if not args.no_worker:

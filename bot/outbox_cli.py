@@ -30,7 +30,7 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
-    with open_runtime(settings_of(args), with_channels=False) as runtime, transaction(runtime.factory) as s:
+    with open_runtime(settings_of(args)) as runtime, transaction(runtime.factory) as s:
         for row in list_outbox(s, None if args.status == "all" else args.status, args.limit):
             print(f"{row.id}\t{row.status}\t{row.channel}:{row.target}\t{row.attempts}\t"
                   f"{row.card.get('title', '')}\t{row.last_error or ''}")
@@ -38,13 +38,13 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
-    with open_runtime(settings_of(args), with_channels=False) as runtime, transaction(runtime.factory) as s:
+    with open_runtime(settings_of(args)) as runtime, transaction(runtime.factory) as s:
         done = retry_outbox(s, args.ids, utcnow())
     return _summary("requeued", args.ids, done)
 
 
 def cmd_outbox_drop(args: argparse.Namespace) -> int:
-    with open_runtime(settings_of(args), with_channels=False) as runtime, transaction(runtime.factory) as s:
+    with open_runtime(settings_of(args)) as runtime, transaction(runtime.factory) as s:
         done = drop_outbox(s, args.ids)
     return _summary("dropped", args.ids, done)
 

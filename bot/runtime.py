@@ -91,18 +91,15 @@ class Runtime:
         self.close()
 
 
-def open_runtime(settings: Settings, migrate: bool | None = None, with_channels: bool = True) -> Runtime:
-    """Connect to the database (upgrading SQLite automatically), sync users, build channels."""
+def open_runtime(settings: Settings, migrate: bool | None = None) -> Runtime:
+    """Connect to the database (upgrading SQLite automatically); no channels yet (see
+    bot.channels.attach_channels, which sits above the platform modules that import this one)."""
     use_zone(settings.server.timezone)  # every time a user or admin reads is in the configured zone
     engine = make_engine(settings.database.url)
     if migrate if migrate is not None else settings.database.is_sqlite:
         upgrade(engine)
     factory = make_session_factory(engine)
     runtime = Runtime(SettingsHolder(settings), engine, factory)
-    if with_channels:
-        from bot.channels import build_channels
-
-        runtime.channels = build_channels(settings, factory)
     return runtime
 
 

@@ -7,7 +7,6 @@ before WeCom gets its 200 (it retries after 5 s). Handlers run later in the inbo
 
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 import re
@@ -21,12 +20,15 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import AppState, read_body, state
 from bot.config import Settings, WeComConfig
+from bot.edge import AppState, read_body, state
+from bot.wecom_archive import finance_sdk_source
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
-from handlers import archive, contacts
-from handlers.model import Address, Card, InboundEvent, InboundMessage
+from bot.wecom_events import create_time, decode_event, field, legacy_event
+from handlers import archive, contacts, events
+from handlers.event_model import Event
+from handlers.model import Address, Card, InboundMessage
 from scheduler.delivery import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ class GroupCommit:
         self._queue: list[_Pending] = []
         self._writing = False
 
-    def store(self, st: AppState, item: InboundMessage | InboundEvent) -> bool:
+    def store(self, st: AppState, item: InboundMessage | Event) -> bool:
         """True if stored now, False for a repeat; raises what storing raised (the view answers 500)."""
         mine = _Pending(item)
         with self._cond:
@@ -116,7 +118,7 @@ class GroupCommit:
 
 @dataclass
 class _Pending:
-    item: InboundMessage | InboundEvent
+    item: InboundMessage | Event
     done: bool = False
     stored: bool = False
     error: Exception | None = None
@@ -175,17 +177,13 @@ def _crypto(token: str, aes_key: str, corp_id: str) -> WeComCrypto:
 # ---------------------------------------------------------------------------------------------- inbound
 
 MESSAGE_TYPES = ("text", "image", "voice", "video", "location", "link")
-# Fields that tell one event from another (besides Event, FromUserName and CreateTime): customer-
-# contact events all come from "sys", so without the ids two changes in the same second would collide.
-EVENT_ID_FIELDS = ("ChangeType", "UserID", "ExternalUserID", "ChatId", "UpdateDetail", "TaskId", "EventKey",
-                   "Source", "FailReason", "JobId")
 
 
-def to_inbound(f: dict[str, Any]) -> InboundMessage | InboundEvent | None:
+def to_inbound(f: dict[str, Any]) -> InboundMessage | Event | None:
     """The neutral item for a decrypted callback, or None for what the bot does not store."""
     msg_type = _field(f, "MsgType")
     if msg_type == "event":
-        return _event(f)
+        return decode_event(f)
     if msg_type in MESSAGE_TYPES:
         return _message(f, msg_type)
     return None
@@ -209,30 +207,7 @@ def _text(f: dict[str, Any], msg_type: str) -> str:
     return {"image": "[图片]", "voice": "[语音]", "video": "[视频]"}[msg_type]
 
 
-def _event(f: dict[str, Any]) -> InboundEvent:
-    kind = _field(f, "Event")
-    if not kind:
-        raise MalformedError("event without Event")
-    sender = _field(f, "FromUserName")
-    parts = [kind, sender, _field(f, "CreateTime")] + [_field(f, k) for k in EVENT_ID_FIELDS if k in f]
-    key = "evt:" + ":".join(parts)
-    if len(key) > 200:  # the inbound key column holds 255; keep it readable and unique
-        key = key[:150] + ":" + hashlib.sha1(key.encode()).hexdigest()
-    actor = _field(f, "UserID") if kind == "change_external_contact" else sender
-    return InboundEvent(platform="wecom", kind=kind, dedupe_key=key, time=_create_time(f), actor=actor,
-                        data={k: v for k, v in f.items() if k not in ("ToUserName", "Encrypt")})
-
-
-def _field(f: dict[str, Any], name: str) -> str:
-    value = f.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _create_time(f: dict[str, Any]) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(_field(f, "CreateTime")), UTC)
-    except (ValueError, OverflowError, OSError):
-        raise MalformedError("CreateTime is not a Unix time") from None
+_field, _create_time = field, create_time
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -432,13 +407,23 @@ class WeComContactDirectory:
 
 
 def build_channel(settings: Settings, session_factory: sessionmaker[Session]) -> WeComChannel:
-    """The WeCom channel; also gives handlers the contact directory and the archive source."""
+    """The WeCom channel (nothing else: the services handlers use are wired by wire_services)."""
     cfg = settings.wecom
-    channel = WeComChannel(cfg, WeComClient(cfg, session_factory))
+    return WeComChannel(cfg, WeComClient(cfg, session_factory))
+
+
+def wire_services(settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    """Give handlers WeCom's services: the contact directory, the archive source, the decoder of raw
+    events stored before events were neutral. Called where the runtime is built, and on config reload."""
+    cfg = settings.wecom
+    events.register_legacy_decoder("wecom", legacy_event)
+    if not cfg.enabled:
+        contacts.register_directory("wecom", None)
+        archive.register_source("wecom", None)
+        return
     contact_client = WeComClient(cfg, session_factory, secret=cfg.contact_secret or cfg.secret)
     contacts.register_directory("wecom", WeComContactDirectory(contact_client))
     if cfg.archive is not None and cfg.archive.sdk_path:
-        from bot.wecom_archive import finance_sdk_source
-
         archive.register_source("wecom", lambda: finance_sdk_source(cfg), cfg.archive.batch_size)
-    return channel
+    else:
+        archive.register_source("wecom", None)

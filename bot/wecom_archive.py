@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bot.config import WeComConfig
 from handlers.archive import ArchiveRecord, ArchiveUnavailable
+from handlers.event_model import ArchivedMessage
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +94,10 @@ class FinanceSdkSource:
             encrypted = str(item["encrypt_chat_msg"]).encode()
             with self._lock:
                 plain = self._slice(lambda s: self.lib.DecryptData(random_key, encrypted, s), "DecryptData")
-            return ArchiveRecord(seq, json.loads(plain))
+            data = json.loads(plain)
         except (KeyError, ValueError, binascii.Error, ArchiveUnavailable) as exc:
             return ArchiveRecord(seq, None, f"{type(exc).__name__}: {exc}")
+        return archive_record(seq, data)
 
     def _slice(self, call: Callable[[Any], int], what: str) -> bytes:
         out = self.lib.NewSlice()
@@ -126,3 +129,72 @@ def finance_sdk_source(config: WeComConfig) -> FinanceSdkSource:
         raise ArchiveUnavailable("[wecom.archive] sdk_path is not set")
     return FinanceSdkSource(archive.sdk_path, load_private_key(archive.private_key_path), config.corp_id,
                             archive.secret, archive.timeout_seconds)
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+PLATFORM = "wecom"
+# WeCom external contacts' userids start with these (wo: external WeCom users, wm: WeChat users).
+EXTERNAL_PREFIXES = ("wo", "wm")
+PLACEHOLDERS = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "emotion": "[表情]", "file": "[文件]",
+                "location": "[位置]", "link": "[链接]", "weapp": "[小程序]", "card": "[名片]", "revoke": "[撤回]",
+                "meeting_voice_call": "[语音通话]", "voip_doc_share": "[共享文档]"}
+
+
+def archive_record(seq: int, data: Any) -> ArchiveRecord:
+    """A decrypted archive message as an ArchiveRecord: the neutral message, or why it is skipped."""
+    try:
+        message = decode_archive_message(data)
+    except ValueError as exc:
+        return ArchiveRecord(seq, None, skipped=f"invalid: {exc}")
+    return ArchiveRecord(seq, message, skipped="" if message else "not a customer chat message")
+
+
+def decode_archive_message(data: Any) -> ArchivedMessage | None:
+    """A decrypted WeCom archive message in neutral terms, or None for what is not a chat message
+    (recalls, switch records). Raises ValueError on a malformed record."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("action", "send") != "send":
+        return None
+    msg_id, sender = data.get("msgid"), data.get("from")
+    if not isinstance(msg_id, str) or not msg_id or not isinstance(sender, str) or not sender:
+        raise ValueError("msgid and from are required")
+    recipients = tuple(str(t) for t in data.get("tolist") or [])
+    kind = str(data.get("msgtype") or "text")
+    raw_file = data.get("file") if kind == "file" else None
+    file: dict[str, Any] = raw_file if isinstance(raw_file, dict) else {}
+    return ArchivedMessage(
+        platform=PLATFORM, msgid=msg_id, sender=sender, recipients=recipients, room=str(data.get("roomid") or ""),
+        time=_msg_time(data.get("msgtime")), kind=kind, text=message_text(data),
+        outsiders=tuple(i for i in (sender, *recipients) if i.startswith(EXTERNAL_PREFIXES)),
+        file_name=str(file.get("filename") or ""), file_size=_int_or_none(file.get("filesize")),
+        file_md5=str(file.get("md5sum") or ""),
+    )
+
+
+def message_text(data: dict[str, Any]) -> str:
+    msg_type = str(data.get("msgtype") or "text")
+    body = data.get(msg_type)
+    if msg_type in ("text", "markdown") and isinstance(body, dict):
+        return str(body.get("content") or "")
+    label = PLACEHOLDERS.get(msg_type, f"[{msg_type}]")
+    if isinstance(body, dict):
+        detail = body.get("title") or body.get("filename") or body.get("address") or ""
+        if detail:
+            return f"{label} {detail}"
+    return label
+
+
+def _msg_time(value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise ValueError(f"msgtime {value!r} is not a time in milliseconds") from None
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -13,8 +13,11 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
+from bot.channels import attach_channels
 from bot.runtime import open_runtime, sync_directory, worker_id
+from bot.wecom_archive import archive_record
 from handlers.archive import IngestReport, ingest
+from handlers.event_model import ArchivedMessage
 from storage.common import utcnow
 from storage.db import transaction
 
@@ -38,12 +41,12 @@ def cmd_archive_import(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     report, bad = IngestReport(), list[tuple[int, str]]()
-    with open_runtime(settings) as runtime:
+    with attach_channels(open_runtime(settings)) as runtime:
         sync_directory(runtime)
         with _open(args.file) as stream:
             for batch in _batches(stream, bad):
                 with transaction(runtime.factory) as session:
-                    ingest(session, "wecom", batch, utcnow(), report)
+                    ingest(session, "wecom", _decoded(batch, report), utcnow(), report)
         for line_no, why in bad[:20]:
             print(f"{args.file}:{line_no}: skipped: {why}", file=sys.stderr)
         print(f"archive import: {report}; {len(bad)} unreadable lines")
@@ -96,3 +99,15 @@ def _batches(stream: TextIO, bad: list[tuple[int, str]]) -> Iterator[list[dict[s
             batch = []
     if batch:
         yield batch
+
+
+def _decoded(batch: list[dict[str, Any]], report: IngestReport) -> list[ArchivedMessage]:
+    """The neutral messages of a batch; what is not one is counted as skipped, with the reason."""
+    found: list[ArchivedMessage] = []
+    for data in batch:
+        record = archive_record(0, data)
+        if record.message is None:
+            report.skip(record.skipped)
+        else:
+            found.append(record.message)
+    return found

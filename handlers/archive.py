@@ -1,8 +1,8 @@
 """The conversation archive: chats between reps and customers, pulled from an archive source.
 
 Chats with customers never reach the callback; WeCom keeps them in its conversation archive. An
-ArchiveSource (WeCom's Finance SDK in bot/wecom_archive.py, or a file of decrypted messages) hands
-over decrypted messages by seq; `pull_archive` resumes from the last stored seq (the Cursor table)
+ArchiveSource (WeCom's Finance SDK in bot/wecom_archive.py, or a file of decrypted messages, decoded
+there into neutral ArchivedMessages) hands over messages by seq; `pull_archive` resumes from the last stored seq (the Cursor table)
 and stores each message as an inbound item, so it travels the same pipeline as every other message
 (source="archive") and a message seen twice is stored once (dedupe on msgid).
 """
@@ -13,37 +13,36 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Context
+from handlers.event_model import ArchivedMessage, ArchiveReady
 from handlers.events import on_event
-from handlers.model import Card, InboundEvent, InboundMessage
+from handlers.model import Card, InboundMessage
+from storage import directory
 from storage.common import insert_ignore
 from storage.db import transaction
-from storage.models import Cursor, User
+from storage.models import Cursor
 from storage.queues import store_inbound
 
 log = logging.getLogger(__name__)
 
-# WeCom external contacts' userids start with these (wo: external WeCom users, wm: WeChat users).
-EXTERNAL_PREFIXES = ("wo", "wm")
 MAX_BATCHES_PER_PULL = 20
-PLACEHOLDERS = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "emotion": "[表情]", "file": "[文件]",
-                "location": "[位置]", "link": "[链接]", "weapp": "[小程序]", "card": "[名片]", "revoke": "[撤回]",
-                "meeting_voice_call": "[语音通话]", "voip_doc_share": "[共享文档]"}
 
 
 @dataclass(frozen=True)
 class ArchiveRecord:
-    """One archived message by seq; `message` is None when it could not be decrypted (`error` says why)."""
+    """One archived record by seq. `message` is None when it could not be decrypted (`error` says why)
+    or is not a chat message worth keeping, such as a recall or a malformed record (`skipped` says why)."""
 
     seq: int
-    message: dict[str, Any] | None
+    message: ArchivedMessage | None
     error: str = ""
+    skipped: str = ""
 
 
 class ArchiveUnavailable(Exception):
@@ -88,14 +87,14 @@ def source_for(platform: str) -> ArchiveSource | None:
         return _sources.get(platform)
 
 
-@on_event("wecom", "msgaudit_notify")
-def on_archive_ready(ctx: Context, event: InboundEvent) -> list[Card]:
+@on_event(ArchiveReady)
+def on_archive_ready(ctx: Context, event: ArchiveReady) -> list[Card]:
     """New archived messages are ready: pull them now."""
     report = pull_configured(ctx, event.platform)
     if report is None:
-        log.warning("%s msgaudit_notify received but no archive source is configured", event.platform)
+        log.warning("%s: archive ready, but no archive source is configured", event.platform)
     else:
-        log.info("archive pull after msgaudit_notify: %s", report)
+        log.info("archive pull after the archive-ready event: %s", report)
     return []
 
 
@@ -150,9 +149,11 @@ def pull_archive(factory: sessionmaker[Session], platform: str, source: ArchiveS
             break
         with transaction(factory) as session:
             for record in records:
-                if record.message is None:
+                if record.message is None and record.error:
                     log.error("archive seq %s could not be decrypted and is skipped: %s", record.seq, record.error)
                     report.undecryptable += 1
+                elif record.message is None:
+                    report.skip(record.skipped or "not a customer chat message")
             ingest(session, platform, [r.message for r in records if r.message is not None], now, report)
             report.last_seq = max(r.seq for r in records)
             advance_cursor(session, source.name, report.last_seq, now)
@@ -161,17 +162,13 @@ def pull_archive(factory: sessionmaker[Session], platform: str, source: ArchiveS
     return report
 
 
-def ingest(session: Session, platform: str, messages: Iterable[dict[str, Any]], now: datetime,
+def ingest(session: Session, platform: str, messages: Iterable[ArchivedMessage], now: datetime,
            report: IngestReport | None = None) -> IngestReport:
-    """Store decrypted archive messages as inbound items (a msgid already stored is not stored again)."""
+    """Store archived messages as inbound items (a msgid already stored is not stored again)."""
     report = report if report is not None else IngestReport()
-    members = _member_ids(session, platform)
-    for data in messages:
-        try:
-            msg = archive_message(platform, data, members)
-        except ValueError as exc:
-            report.skip(f"invalid: {exc}")
-            continue
+    members = directory.member_ids(session, platform)
+    for archived in messages:
+        msg = inbound_message(archived, members)
         if msg is None:
             report.skip("not a customer chat message")
             continue
@@ -182,62 +179,28 @@ def ingest(session: Session, platform: str, messages: Iterable[dict[str, Any]], 
     return report
 
 
-def archive_message(platform: str, data: dict[str, Any], members: set[str]) -> InboundMessage | None:
-    """An archived message as an InboundMessage, or None for what is not a customer chat message
-    (recalls, switch records, chats between colleagues). Raises ValueError on a malformed record."""
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    if data.get("action", "send") != "send":
-        return None
-    msg_id, sender = data.get("msgid"), data.get("from")
-    if not isinstance(msg_id, str) or not msg_id or not isinstance(sender, str) or not sender:
-        raise ValueError("msgid and from are required")
-    room = str(data.get("roomid") or "")
-    tolist = [str(t) for t in data.get("tolist") or []]
-    from_customer = is_external(sender, members)
-    if room:
-        conversation, kind = room, "group"
+def inbound_message(archived: ArchivedMessage, members: set[str]) -> InboundMessage | None:
+    """An archived message as an InboundMessage, or None for a chat between colleagues."""
+    from_customer = is_customer(archived.sender, archived, members)
+    if archived.room:
+        conversation, kind = archived.room, "group"
     else:
-        peer = sender if from_customer else next((t for t in tolist if is_external(t, members)), None)
+        peer = archived.sender if from_customer else next(
+            (t for t in archived.recipients if is_customer(t, archived, members)), None)
         if peer is None:
             return None  # colleagues talking to each other: not a customer conversation
         conversation, kind = peer, "single"
     return InboundMessage(
-        platform=platform, sender=sender, conversation=conversation, text=message_text(data), msg_id=msg_id,
-        time=_msg_time(data.get("msgtime")), from_customer=from_customer, conversation_type=kind,
-        source="archive", msg_type=str(data.get("msgtype") or "text"),
+        platform=archived.platform, sender=archived.sender, conversation=conversation, text=archived.text,
+        msg_id=archived.msgid, time=archived.time, from_customer=from_customer, conversation_type=kind,
+        source="archive", msg_type=archived.kind,
     )
 
 
-def is_external(user_id: str, members: set[str]) -> bool:
-    """A customer (external contact), not a member of the org: by WeCom's id prefix, unless the id
-    belongs to someone in the directory (an employee's userid may happen to start with "wo")."""
-    return user_id.startswith(EXTERNAL_PREFIXES) and user_id not in members
-
-
-def message_text(data: dict[str, Any]) -> str:
-    msg_type = str(data.get("msgtype") or "text")
-    body = data.get(msg_type)
-    if msg_type in ("text", "markdown") and isinstance(body, dict):
-        return str(body.get("content") or "")
-    label = PLACEHOLDERS.get(msg_type, f"[{msg_type}]")
-    if isinstance(body, dict):
-        detail = body.get("title") or body.get("filename") or body.get("address") or ""
-        if detail:
-            return f"{label} {detail}"
-    return label
-
-
-def _msg_time(value: Any) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        raise ValueError(f"msgtime {value!r} is not a time in milliseconds") from None
-
-
-def _member_ids(session: Session, platform: str) -> set[str]:
-    column = {"wecom": User.wecom_userid, "dingtalk": User.dingtalk_userid}.get(platform, User.id)
-    return {v for v in session.scalars(select(column)) if v}
+def is_customer(user_id: str, archived: ArchivedMessage, members: set[str]) -> bool:
+    """A customer, not a member of the org: the platform marks the id as an outsider, unless it belongs
+    to someone in the directory (a WeCom employee's userid may happen to look like an external one)."""
+    return user_id in archived.outsiders and user_id not in members
 
 
 # ---------------------------------------------------------------------------------------------- cursor

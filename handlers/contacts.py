@@ -1,10 +1,11 @@
-"""Customer contacts and card clicks.
+"""Customer contacts and card taps (neutral events from handlers.event_model).
 
-- `change_external_contact`: a rep added a customer (create or link the customer, owned by that rep),
-  the customer deleted the rep (a risk card to the rep's manager), the rep deleted the customer or a
-  transfer moved them (ownership follows). Every change is audited.
-- `template_card_event`: tapping a card button runs the button's command exactly as if the tapper had
-  typed it, with the tapper's identity from the signed callback; the tapped card then shows the outcome.
+- CustomerAdded: a rep added a customer (create or link the customer, owned by that rep);
+  CustomerDeletedRep: the customer deleted the rep (a risk card to the rep's manager);
+  CustomerRemovedByRep / CustomerTransferred: the rep deleted the customer or a transfer moved them
+  (ownership follows); CustomerTransferFailed: the manager hears why. Every change is audited.
+- CardTapped: tapping a card button runs the button's command exactly as if the tapper had typed it,
+  with the tapper's identity from the signed callback; the tapped card then shows the outcome.
 
 Platform-free: the customer's name comes from a ContactDirectory that bot/ registers (for WeCom, the
 externalcontact/get API), so nothing here talks HTTP itself.
@@ -13,17 +14,26 @@ externalcontact/get API), so nothing here talks HTTP itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy import select
 
 from handlers.commands import CommandCall, router
 from handlers.context import Context
+from handlers.event_model import (
+    TRANSFER_LIMIT,
+    TRANSFER_REFUSED,
+    CardTapped,
+    CustomerAdded,
+    CustomerDeletedRep,
+    CustomerRemovedByRep,
+    CustomerTransferFailed,
+    CustomerTransferred,
+)
 from handlers.events import on_event
-from handlers.model import Card, InboundEvent, InboundMessage
+from handlers.model import Card, InboundMessage
 from handlers.risk import CONTACT_DELETED
 from handlers.timefmt import local_time
 from storage import audit, directory, risks
@@ -35,7 +45,7 @@ log = logging.getLogger(__name__)
 # While the directory is unreachable the event is retried (the inbound job backs off); after this long
 # the customer is created under a placeholder name instead, so a slow API never loses a contact.
 LOOKUP_GIVE_UP_AFTER = timedelta(minutes=5)
-FAIL_REASONS = {"customer_refused": "客户拒绝了接替", "customer_limit_exceed": "接替成员的客户数已达上限"}
+FAIL_REASONS = {TRANSFER_REFUSED: "客户拒绝了接替", TRANSFER_LIMIT: "接替成员的客户数已达上限"}
 
 
 @dataclass(frozen=True)
@@ -73,59 +83,29 @@ def register_directory(platform: str, contact_directory: ContactDirectory | None
         _directories[platform] = contact_directory
 
 
-@dataclass(frozen=True)
-class ContactChange:
-    """One change_external_contact event, in neutral terms."""
-
-    platform: str
-    change: str
-    rep_platform_id: str
-    external_id: str
-    time: datetime
-    source: str = ""  # e.g. DELETE_BY_TRANSFER on del_external_contact
-    fail_reason: str = ""
-    dedupe_key: str = ""
-
-    @classmethod
-    def of(cls, event: InboundEvent) -> ContactChange:
-        d = event.data
-        return cls(event.platform, str(d.get("ChangeType", "")), str(d.get("UserID", "")),
-                   str(d.get("ExternalUserID", "")), event.time, str(d.get("Source", "")),
-                   str(d.get("FailReason", "")), event.dedupe_key)
-
-
-@on_event("wecom", "change_external_contact")
-def on_contact_change(ctx: Context, event: InboundEvent) -> list[Card]:
-    change = ContactChange.of(event)
-    run = _CHANGES.get(change.change)
-    if run is None or not change.rep_platform_id or not change.external_id:
-        log.info("%s contact change %r acknowledged without action", change.platform, change.change)
-        return []
-    return run(ctx, change)
-
-
 # ---------------------------------------------------------------------------------------------- added
 
 
-def contact_added(ctx: Context, change: ContactChange) -> list[Card]:
+@on_event(CustomerAdded)
+def contact_added(ctx: Context, change: CustomerAdded) -> list[Card]:
     """A rep added a customer: link to the customer already known by this contact (or company name),
     else create one owned by the rep."""
     # Look the name up before touching the session: no database lock is held during the HTTP call.
     contact = _lookup(ctx, change)
-    rep = directory.by_platform_id(ctx.session, change.platform, change.rep_platform_id)
-    actor = _actor(rep, change)
-    customer = repo.by_identity(ctx.session, change.platform, change.external_id)
+    rep = directory.by_platform_id(ctx.session, change.platform, change.rep)
+    actor = _actor(rep, change.platform, change.rep)
+    customer = repo.by_identity(ctx.session, change.platform, change.customer)
     if customer is None and contact is not None and contact.corp_name:
         customer = repo.by_name(ctx.session, contact.corp_name)
     created = customer is None
     if customer is None:
-        name = contact.customer_name if contact else placeholder_name(change.external_id)
+        name = contact.customer_name if contact else placeholder_name(change.customer)
         customer = repo.create(ctx.session, name, rep.id if rep else None, ctx.now, actor)
         if rep is None:  # added by someone salesbot does not know: nobody owns it, anyone may claim it
             audit.set_field(ctx.session, customer, "status", "public", ctx.now, actor, "added by a non-member")
     _remember_identity(ctx, customer, change, contact, actor)
     _take_ownership(ctx, customer, rep, actor)
-    repo.link_conversation(ctx.session, change.platform, change.external_id, customer, "single",
+    repo.link_conversation(ctx.session, change.platform, change.customer, customer, "single",
                            contact.name if contact else None, ctx.now, actor)
     if not created or rep is None:
         return []
@@ -136,31 +116,35 @@ def contact_added(ctx: Context, change: ContactChange) -> list[Card]:
     return [Card(title="新客户已建档", lines=tuple(lines), recipients=(rep.id,), key=f"customer:{customer.id}")]
 
 
-def _lookup(ctx: Context, change: ContactChange) -> ExternalContact | None:
+def _lookup(ctx: Context, change: CustomerAdded) -> ExternalContact | None:
     found = _directories.get(change.platform)
     if found is None:
-        return None
+        return _named_by_the_event(change)
     try:
-        return found.lookup(change.external_id, change.rep_platform_id)
+        return found.lookup(change.customer, change.rep) or _named_by_the_event(change)
     except ContactDirectoryUnavailable as exc:
         if ctx.now - change.time < LOOKUP_GIVE_UP_AFTER:
             raise  # the inbound job retries the event with backoff
         log.warning("contact %s: directory still unavailable (%s); using a placeholder name",
-                    change.external_id, exc)
-        return None
+                    change.customer, exc)
+        return _named_by_the_event(change)
+
+
+def _named_by_the_event(change: CustomerAdded) -> ExternalContact | None:
+    return ExternalContact(change.customer, change.display_name) if change.display_name else None
 
 
 def placeholder_name(external_id: str) -> str:
     return f"未命名客户（{external_id[-6:]}）"
 
 
-def _remember_identity(ctx: Context, customer: Customer, change: ContactChange, contact: ExternalContact | None,
+def _remember_identity(ctx: Context, customer: Customer, change: CustomerAdded, contact: ExternalContact | None,
                        actor: str) -> None:
-    if repo.by_identity(ctx.session, change.platform, change.external_id) is not None:
+    if repo.by_identity(ctx.session, change.platform, change.customer) is not None:
         return
-    repo.add_identity(ctx.session, customer, change.platform, change.external_id, contact.name if contact else None)
+    repo.add_identity(ctx.session, customer, change.platform, change.customer, contact.name if contact else None)
     audit.record(ctx.session, ctx.now, actor, "customer", customer.id, "identity", None,
-                 f"{change.platform}:{change.external_id}")
+                 f"{change.platform}:{change.customer}")
 
 
 def _take_ownership(ctx: Context, customer: Customer, rep: User | None, actor: str) -> None:
@@ -179,17 +163,18 @@ def _take_ownership(ctx: Context, customer: Customer, rep: User | None, actor: s
 # ---------------------------------------------------------------------------------------------- removed
 
 
-def customer_removed_rep(ctx: Context, change: ContactChange) -> list[Card]:
-    """del_follow_user: the customer deleted the rep — a risk the rep's manager should hear about."""
-    rep = directory.by_platform_id(ctx.session, change.platform, change.rep_platform_id)
-    customer = repo.by_identity(ctx.session, change.platform, change.external_id)
-    actor = _actor(rep, change)
-    name = customer.name if customer else placeholder_name(change.external_id)
-    rep_name = rep.name if rep else change.rep_platform_id
+@on_event(CustomerDeletedRep)
+def customer_removed_rep(ctx: Context, change: CustomerDeletedRep) -> list[Card]:
+    """The customer deleted the rep — a risk the rep's manager should hear about."""
+    rep = directory.by_platform_id(ctx.session, change.platform, change.rep)
+    customer = repo.by_identity(ctx.session, change.platform, change.customer)
+    actor = _actor(rep, change.platform, change.rep)
+    name = customer.name if customer else placeholder_name(change.customer)
+    rep_name = rep.name if rep else change.rep
     code = ""
     if customer is not None:
         audit.record(ctx.session, ctx.now, actor, "customer", customer.id, "contact_deleted_by_customer",
-                     None, rep.id if rep else change.rep_platform_id)
+                     None, rep.id if rep else change.rep)
         # on the customer's record like any other risk (客户 lists it; it counts among earlier cases)
         event = risks.add_event(ctx.session, customer_id=customer.id, rule=CONTACT_DELETED,
                                 label="客户删除联系人", severity="high", keyword="删除联系人",
@@ -207,19 +192,22 @@ def customer_removed_rep(ctx: Context, change: ContactChange) -> list[Card]:
     )]
 
 
-def rep_removed_customer(ctx: Context, change: ContactChange) -> list[Card]:
-    """del_external_contact: the rep deleted the customer, or a transfer moved the customer away."""
-    rep = directory.by_platform_id(ctx.session, change.platform, change.rep_platform_id)
-    customer = repo.by_identity(ctx.session, change.platform, change.external_id)
+@on_event(CustomerRemovedByRep)
+def rep_removed_customer(ctx: Context, change: CustomerRemovedByRep | CustomerTransferred) -> list[Card]:
+    """The rep deleted the customer, or a transfer moved the customer away."""
+    rep_id = change.rep if isinstance(change, CustomerRemovedByRep) else change.from_rep
+    rep = directory.by_platform_id(ctx.session, change.platform, rep_id)
+    customer = repo.by_identity(ctx.session, change.platform, change.customer)
     if customer is None or rep is None:
         return []
-    actor = _actor(rep, change)
+    actor = _actor(rep, change.platform, rep_id)
     if customer.owner_id != rep.id:
         audit.record(ctx.session, ctx.now, actor, "customer", customer.id, "follower", rep.id, None,
                      "deleted the customer's contact")
         return []
-    if change.source == "DELETE_BY_TRANSFER":
-        heir = _latest_follower(ctx, customer, exclude=rep.id)
+    if isinstance(change, CustomerTransferred):
+        heir_user = directory.by_platform_id(ctx.session, change.platform, change.to_rep) if change.to_rep else None
+        heir = heir_user.id if heir_user else _latest_follower(ctx, customer, exclude=rep.id)
         repo.change_owner(ctx.session, customer, heir, ctx.now, actor, "contact transferred")
         return []
     repo.change_owner(ctx.session, customer, None, ctx.now, actor, "the owner deleted the customer's contact")
@@ -227,19 +215,20 @@ def rep_removed_customer(ctx: Context, change: ContactChange) -> list[Card]:
     return []
 
 
-def transfer_failed(ctx: Context, change: ContactChange) -> list[Card]:
-    """transfer_fail: the customer was not handed over; ownership stays, the manager hears why."""
-    rep = directory.by_platform_id(ctx.session, change.platform, change.rep_platform_id)
-    customer = repo.by_identity(ctx.session, change.platform, change.external_id)
-    reason = FAIL_REASONS.get(change.fail_reason, change.fail_reason or "未知原因")
+@on_event(CustomerTransferFailed)
+def transfer_failed(ctx: Context, change: CustomerTransferFailed) -> list[Card]:
+    """The customer was not handed over; ownership stays, the manager hears why."""
+    rep = directory.by_platform_id(ctx.session, change.platform, change.rep)
+    customer = repo.by_identity(ctx.session, change.platform, change.customer)
+    reason = FAIL_REASONS.get(change.reason, change.reason or "未知原因")
     if customer is not None:
-        audit.record(ctx.session, ctx.now, _actor(rep, change), "customer", customer.id, "transfer_failed",
-                     None, rep.id if rep else change.rep_platform_id, reason)
+        audit.record(ctx.session, ctx.now, _actor(rep, change.platform, change.rep), "customer", customer.id,
+                     "transfer_failed", None, rep.id if rep else change.rep, reason)
     manager = directory.manager_of(ctx.session, rep)
     if manager is None:
         return []
-    name = customer.name if customer else placeholder_name(change.external_id)
-    return [Card(title="客户接替失败", lines=(f"客户「{name}」未能转交给 {rep.name if rep else change.rep_platform_id}：{reason}。",
+    name = customer.name if customer else placeholder_name(change.customer)
+    return [Card(title="客户接替失败", lines=(f"客户「{name}」未能转交给 {rep.name if rep else change.rep}：{reason}。",
                                         "客户仍由原负责人跟进，如需转交请重新发起。"),
                  recipients=(manager.id,), dedupe_key=f"transfer-failed:{change.dedupe_key}")]
 
@@ -254,32 +243,23 @@ def _latest_follower(ctx: Context, customer: Customer, exclude: str) -> str | No
     return None
 
 
-def _actor(rep: User | None, change: ContactChange) -> str:
-    return rep.id if rep else f"{change.platform}:{change.rep_platform_id}"
+def _actor(rep: User | None, platform: str, rep_platform_id: str) -> str:
+    return rep.id if rep else f"{platform}:{rep_platform_id}"
 
 
-_CHANGES: dict[str, Callable[[Context, ContactChange], list[Card]]] = {
-    "add_external_contact": contact_added,
-    "del_follow_user": customer_removed_rep,
-    "del_external_contact": rep_removed_customer,
-    "transfer_fail": transfer_failed,
-}
+on_event(CustomerTransferred)(rep_removed_customer)
 
 
 # ---------------------------------------------------------------------------------------------- card taps
 
 
-@on_event("wecom", "template_card_event")
-def on_card_clicked(ctx: Context, event: InboundEvent) -> list[Card]:
-    return run_card_click(ctx, event, str(event.data.get("EventKey", "")),
-                          str(event.data.get("ResponseCode", "")) or None)
-
-
-def run_card_click(ctx: Context, event: InboundEvent, command: str, update_ref: str | None) -> list[Card]:
+@on_event(CardTapped)
+def on_card_tapped(ctx: Context, event: CardTapped) -> list[Card]:
     """Run a tapped button's command as the tapper; the tapper's reply becomes an update of the card."""
-    msg = InboundMessage(platform=event.platform, sender=event.actor, conversation=event.actor, text=command,
+    msg = InboundMessage(platform=event.platform, sender=event.actor, conversation=event.actor, text=event.command,
                          msg_id=f"tap:{event.dedupe_key}", time=event.time)
     cards = _run_command(ctx, msg)
+    update_ref = event.update_ref
     if update_ref is None:
         return cards
     tapper = msg.reply_address()

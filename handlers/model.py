@@ -1,4 +1,5 @@
-"""The neutral models that cross the platform edge: InboundMessage/InboundEvent in, Card out."""
+"""The neutral models that cross the platform edge: InboundMessage in (events: handlers.event_model),
+Card out."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 PLATFORMS = ("wecom", "dingtalk", "console")
+# inbound messages stored before the reply address was opaque
+LEGACY_KEYS = {"reply_webhook": "reply_ref", "reply_webhook_expires": "reply_ref_expires"}
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,10 @@ class InboundMessage:
     conversation_type: str = "single"  # single group
     conversation_title: str = ""
     source: str = "app"  # app (typed to the bot) robot archive
-    reply_webhook: str | None = None  # DingTalk sessionWebhook
-    reply_webhook_expires: datetime | None = None
+    # Where a reply may go besides the sender's one-to-one channel, and until when: opaque,
+    # platform-specific data only that platform's edge reads (DingTalk: the message's session URL).
+    reply_ref: str | None = None
+    reply_ref_expires: datetime | None = None
     mentions_bot: bool = True
     msg_type: str = "text"
 
@@ -40,7 +45,8 @@ class InboundMessage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InboundMessage:
-        return cls(**_load(data, ("time", "reply_webhook_expires")))
+        data = {LEGACY_KEYS.get(k, k): v for k, v in data.items()}
+        return cls(**_load(data, ("time", "reply_ref_expires")))
 
     @property
     def dedupe_key(self) -> str:
@@ -52,15 +58,16 @@ class InboundMessage:
         figures (amounts, approvals, response packs)."""
         if self.conversation_type == "group":
             return Address(self.platform, self.sender)
-        return Address(self.platform, self.sender, self.reply_webhook, self.reply_webhook_expires)
+        return Address(self.platform, self.sender, self.reply_ref, self.reply_ref_expires)
 
 
 @dataclass(frozen=True)
 class InboundEvent:
-    """A platform event (contact added, card clicked, archive ready, org change...)."""
+    """A raw platform event as inbound rows stored it before events were neutral (revision 0002). Only
+    the platform's edge reads `data` (handlers.events.stored_event); new rows hold neutral events."""
 
     platform: str
-    kind: str  # e.g. change_external_contact, template_card_event, msgaudit_notify, user_leave_org
+    kind: str  # the platform's own name for the event
     dedupe_key: str
     time: datetime
     actor: str = ""  # platform user id of whoever caused it, when the platform says
@@ -76,12 +83,13 @@ class InboundEvent:
 
 @dataclass(frozen=True)
 class Address:
-    """A concrete destination on one platform."""
+    """A concrete destination on one platform; `reply_ref` is the opaque reply address a message
+    carried (handlers pass it back untouched; the platform's channel decides whether to use it)."""
 
     platform: str
     user: str
-    webhook: str | None = None
-    webhook_expires: datetime | None = None
+    reply_ref: str | None = None
+    reply_ref_expires: datetime | None = None
     # Set by the delivery job: the outbox row being sent and when it was queued. Every retry of a row
     # carries the same values, so channels derive ids and footers from them, not from the time of send.
     send_id: int | None = None
@@ -115,7 +123,7 @@ class Card:
     key: str | None = None
     dedupe_key: str | None = None
     # When set, the channel updates an earlier platform message identified by this reference (a WeCom
-    # template-card ResponseCode, say) instead of sending a new message.
+    # template card's response code, say) instead of sending a new message.
     update_ref: str | None = None
     # Outbox order when a recipient's rate limit lets only some cards through: higher first.
     priority: int = 0

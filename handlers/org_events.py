@@ -1,43 +1,28 @@
 """Directory changes reported by a platform (someone left, someone changed), kept for hand-overs.
 
-The events are stored as they came (OrgEvent, `handled` false); the hand-over of a leaver's customers,
-to-dos and approvals works from these rows.
+The events are stored as neutral events (OrgEvent: kind `member_left` / `member_changed`, the members'
+platform ids, the event's to_dict as payload, `handled` false); the hand-over of a leaver's
+customers, to-dos and approvals works from these rows.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from handlers.context import Context
+from handlers.event_model import MemberChanged, MemberLeft
 from handlers.events import on_event
-from handlers.model import Card, InboundEvent
+from handlers.model import Card
 from storage.models import OrgEvent
 
 log = logging.getLogger(__name__)
 
-DINGTALK_ORG_CHANGES = ("user_leave_org", "user_modify_org")
 
-
-def store_org_event(ctx: Context, event: InboundEvent) -> list[Card]:
+@on_event(MemberLeft)
+@on_event(MemberChanged)
+def store_org_event(ctx: Context, event: MemberLeft | MemberChanged) -> list[Card]:
     """Keep the event for the hand-over work; nobody is notified yet."""
-    ids = platform_user_ids(event.data)
-    ctx.session.add(OrgEvent(platform=event.platform, kind=event.kind, platform_user_ids=",".join(ids),
-                             payload=event.data, received_at=ctx.now, handled=False))
-    log.info("%s %s stored for %s", event.platform, event.kind, ", ".join(ids) or "no user id")
+    ctx.session.add(OrgEvent(platform=event.platform, kind=event.type, platform_user_ids=",".join(event.members),
+                             payload=event.to_dict(), received_at=ctx.now, handled=False))
+    log.info("%s %s stored for %s", event.platform, event.type, ", ".join(event.members) or "no user id")
     return []
-
-
-def platform_user_ids(data: dict[str, Any]) -> list[str]:
-    """The user ids an org event is about (DingTalk: UserId over HTTP, userId over Stream; list or one)."""
-    for key in ("UserId", "userId", "UserIds", "userIds"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return [value]
-        if isinstance(value, list):
-            return [str(v) for v in value if v]
-    return []
-
-
-for _kind in DINGTALK_ORG_CHANGES:
-    on_event("dingtalk", _kind)(store_org_event)

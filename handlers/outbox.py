@@ -22,15 +22,15 @@ COLLAPSED_LINES = 5  # a merged receipt lists at most this many of its notes' li
 
 
 def enabled_platforms(ctx: Context) -> set[str]:
-    return {p for p in ("wecom", "dingtalk") if getattr(ctx.settings, p).enabled}
+    return set(ctx.settings.enabled_platforms)
 
 
 def address_of(ctx: Context, user: User) -> Address:
     """Where to reach a directory user: their preferred platform if usable, else any, else the log."""
-    ids = {"wecom": user.wecom_userid, "dingtalk": user.dingtalk_userid}
+    ids = directory.platform_ids(ctx.session, user.id)
     enabled = enabled_platforms(ctx)
     order = [user.prefer] if user.prefer else []
-    order += ["wecom", "dingtalk"]
+    order += ctx.settings.enabled_platforms
     for platform in order:
         if platform in enabled and ids.get(platform):
             return Address(platform, ids[platform] or "")
@@ -74,7 +74,7 @@ def _queue(ctx: Context, card: Card, address: Address, recipient_id: str | None)
             ctx.session,
             dict(
                 dedupe_key=dedupe, channel=address.platform, target=address.user, recipient_id=recipient_id,
-                reply_webhook=address.webhook, reply_webhook_expires=address.webhook_expires,
+                reply_webhook=address.reply_ref, reply_webhook_expires=address.reply_ref_expires,
                 card=card.to_dict(), status="pending", attempts=0, created_at=ctx.now,
                 next_attempt_at=ctx.now, priority=card.priority, collapse_key=card.collapse_key, collapsed=1,
             ),

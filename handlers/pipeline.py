@@ -11,8 +11,9 @@ import logging
 from handlers import customers, outbox, registry
 from handlers.commands import CommandCall, router
 from handlers.context import Context
+from handlers.event_model import Event
 from handlers.events import handle_event as dispatch_event
-from handlers.model import Card, InboundEvent, InboundMessage
+from handlers.model import Card, InboundMessage
 from storage import customers as repo
 from storage import directory
 from storage.models import Customer, User
@@ -28,7 +29,7 @@ def handle_message(ctx: Context, msg: InboundMessage) -> None:
     outbox.post(ctx, _cards_for(ctx, msg))
 
 
-def handle_event(ctx: Context, event: InboundEvent) -> None:
+def handle_event(ctx: Context, event: Event) -> None:
     outbox.post(ctx, dispatch_event(ctx, event))
 
 

@@ -20,6 +20,13 @@ class UserConfig:
     wecom_userid: str | None = None
     dingtalk_userid: str | None = None
     prefer: str | None = None
+    other_ids: tuple[tuple[str, str], ...] = ()  # (platform, id) on registered platforms beyond the two
+
+    @property
+    def platform_ids(self) -> dict[str, str]:
+        """platform -> id, as the directory sync writes them into user_identities."""
+        ids = {"wecom": self.wecom_userid, "dingtalk": self.dingtalk_userid, **dict(self.other_ids)}
+        return {platform: value for platform, value in ids.items() if value}
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,11 @@ class BusinessSettings(Protocol):
 
     @property
     def sla(self) -> SlaConfig: ...
+
+    @property
+    def enabled_platforms(self) -> tuple[str, ...]:
+        """The chat platforms with credentials set (where cards can go), in preference order."""
+        ...
 
     def user(self, user_id: str) -> UserConfig | None: ...
 

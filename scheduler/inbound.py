@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers import outbox
 from handlers.context import Context
-from handlers.model import Card, InboundEvent, InboundMessage
+from handlers.events import stored_event
+from handlers.model import Card, InboundMessage
 from handlers.pipeline import handle_event, handle_message
 from scheduler.settings import WorkerSettings
 from storage.db import transaction
@@ -60,7 +61,9 @@ def _handle(ctx: Context, kind: str, payload: dict) -> None:
     if kind == "message":
         handle_message(ctx, InboundMessage.from_dict(payload))
     else:
-        handle_event(ctx, InboundEvent.from_dict(payload))
+        event = stored_event(payload)  # a neutral event (or a raw one stored before 0002, decoded by its edge)
+        if event is not None:
+            handle_event(ctx, event)
 
 
 class ClaimLost(Exception):

@@ -1,18 +1,26 @@
-"""The org directory: users synced from config, and lookups along the management chain."""
+"""The org directory: users synced from config, their platform identities, and lookups along the
+management chain.
+
+The id map lives here and only here: `by_platform_id` (platform id -> user), `platform_ids` /
+`platform_id` (user -> platform ids) and `member_ids` (every org member's id on a platform). A user's
+ids are rows of user_identities, so a new platform adds rows, not columns.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from storage import audit
-from storage.models import User
+from storage.models import User, UserIdentity
 
-SYNCED_FIELDS = ("name", "role", "manager_id", "wecom_userid", "dingtalk_userid", "prefer", "active")
+SYNCED_FIELDS = ("name", "role", "manager_id", "prefer", "active")
+# the directory user's own id doubles as the address on the console (log) channel
+CONSOLE = "console"
 
 
 class UserLike(Protocol):
@@ -27,25 +35,22 @@ class UserLike(Protocol):
     @property
     def manager(self) -> str | None: ...
     @property
-    def wecom_userid(self) -> str | None: ...
-    @property
-    def dingtalk_userid(self) -> str | None: ...
+    def platform_ids(self) -> Mapping[str, str]:
+        """platform -> this user's id there (WeCom userid, DingTalk staff id...)."""
+        ...
     @property
     def prefer(self) -> str | None: ...
 
 
 def sync_users(session: Session, users: Iterable[UserLike], at: datetime, actor: str = "config") -> int:
     """Make the users table match [[users]]; people no longer listed are deactivated, not deleted."""
+    users = list(users)
     wanted = {u.id: _synced_values(u) for u in users}
     rows: dict[str, User] = {u.id: u for u in session.scalars(select(User))}
     before = {uid: {f: getattr(row, f) for f in SYNCED_FIELDS} for uid, row in rows.items()}
     for uid in rows:
         if uid not in wanted:
             wanted[uid] = {**before[uid], "active": False}
-    # clear platform ids first so two users swapping ids do not trip the unique index mid-way
-    for existing in rows.values():
-        existing.wecom_userid = existing.dingtalk_userid = None
-    session.flush()
     changes = 0
     for uid, values in wanted.items():
         row = rows.get(uid)
@@ -61,12 +66,71 @@ def sync_users(session: Session, users: Iterable[UserLike], at: datetime, actor:
                 audit.record(session, at, actor, "user", uid, field, old, value)
                 changes += 1
     session.flush()
-    return changes
+    created = set(rows) - set(before)
+    return changes + _sync_identities(session, {u.id: dict(u.platform_ids) for u in users}, at, actor, created)
 
 
 def _synced_values(u: UserLike) -> dict[str, object]:
-    return {"name": u.name, "role": u.role, "manager_id": u.manager, "wecom_userid": u.wecom_userid,
-            "dingtalk_userid": u.dingtalk_userid, "prefer": u.prefer, "active": True}
+    return {"name": u.name, "role": u.role, "manager_id": u.manager, "prefer": u.prefer, "active": True}
+
+
+def _sync_identities(session: Session, wanted: dict[str, dict[str, str]], at: datetime, actor: str,
+                     created: set[str]) -> int:
+    """Make user_identities match the listed users' ids. People no longer listed keep theirs unless a
+    listed user now has the same id (by_platform_id only finds active users anyway)."""
+    have = {(r.user_id, r.platform): r.external_id for r in session.scalars(select(UserIdentity))}
+    taken = {(p, x) for ids in wanted.values() for p, x in ids.items()}
+    goal = {(uid, p): x for (uid, p), x in have.items() if uid not in wanted and (p, x) not in taken}
+    goal.update({(uid, p): x for uid, ids in wanted.items() for p, x in ids.items()})
+    stale = [key for key, x in have.items() if goal.get(key) != x]
+    # delete before insert (and flush between) so two users swapping ids do not trip the unique index
+    for uid, platform in stale:
+        session.execute(delete(UserIdentity).where(UserIdentity.user_id == uid, UserIdentity.platform == platform))
+    session.flush()
+    changes = 0
+    for (uid, platform), external_id in goal.items():
+        old = have.get((uid, platform))
+        if old == external_id:
+            continue
+        session.add(UserIdentity(user_id=uid, platform=platform, external_id=external_id))
+        if uid not in created:  # a new user's creation is audited once, as before
+            audit.record(session, at, actor, "user", uid, f"{platform}_userid", old, external_id)
+            changes += 1
+    for uid, platform in stale:
+        if (uid, platform) not in goal:
+            audit.record(session, at, actor, "user", uid, f"{platform}_userid", have[(uid, platform)], None)
+            changes += 1
+    session.flush()
+    return changes
+
+
+def set_platform_id(session: Session, user_id: str, platform: str, external_id: str | None) -> None:
+    """Give a user an id on a platform (None removes it); the caller makes sure nobody else holds it."""
+    session.execute(delete(UserIdentity).where(UserIdentity.user_id == user_id, UserIdentity.platform == platform))
+    if external_id:
+        session.add(UserIdentity(user_id=user_id, platform=platform, external_id=external_id))
+    session.flush()
+
+
+def platform_ids(session: Session, user_id: str) -> dict[str, str]:
+    """platform -> the user's id there (empty for a user known on no platform)."""
+    stmt = select(UserIdentity.platform, UserIdentity.external_id).where(UserIdentity.user_id == user_id)
+    return {platform: external_id for platform, external_id in session.execute(stmt)}
+
+
+def platform_id(session: Session, user_id: str, platform: str) -> str | None:
+    """The user's id on one platform; on the console it is the directory id itself."""
+    if platform == CONSOLE:
+        return user_id
+    return session.scalar(select(UserIdentity.external_id)
+                          .where(UserIdentity.user_id == user_id, UserIdentity.platform == platform))
+
+
+def member_ids(session: Session, platform: str) -> set[str]:
+    """Every org member's id on a platform (active or not): whoever is not in it is outside the org."""
+    if platform == CONSOLE:
+        return set(session.scalars(select(User.id)))
+    return set(session.scalars(select(UserIdentity.external_id).where(UserIdentity.platform == platform)))
 
 
 def get_user(session: Session, user_id: str | None) -> User | None:
@@ -74,11 +138,13 @@ def get_user(session: Session, user_id: str | None) -> User | None:
 
 
 def by_platform_id(session: Session, platform: str, platform_user_id: str) -> User | None:
-    """The active directory user behind a WeCom or DingTalk user id."""
-    column = {"wecom": User.wecom_userid, "dingtalk": User.dingtalk_userid}.get(platform)
-    if column is None:
-        return session.get(User, platform_user_id)  # console: directory ids
-    return session.scalars(select(User).where(column == platform_user_id, User.active.is_(True))).first()
+    """The active directory user behind a platform's user id (on the console: the directory id)."""
+    if platform == CONSOLE:
+        return session.get(User, platform_user_id)
+    stmt = (select(User).join(UserIdentity, UserIdentity.user_id == User.id)
+            .where(UserIdentity.platform == platform, UserIdentity.external_id == platform_user_id,
+                   User.active.is_(True)))
+    return session.scalars(stmt).first()
 
 
 def manager_of(session: Session, user: User | None, levels: int = 1) -> User | None:

@@ -77,11 +77,20 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(32), default="rep")
     manager_id: Mapped[str | None] = mapped_column(String(64))
-    wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    dingtalk_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
     prefer: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     current_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", use_alter=True))
+
+
+class UserIdentity(Base):
+    """How a directory user is known on a platform (WeCom userid, DingTalk staff id...): one id per
+    platform per user, and an id names one user (like customer_identities for customers)."""
+
+    __tablename__ = "user_identities"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128))
 
 
 class Customer(Base):

@@ -19,9 +19,9 @@ from handlers.model import Address, Card, InboundMessage
 from scheduler.delivery import deliver_due
 from scheduler.inbound import process_inbound
 from scheduler.jobs import run_tick
-from storage import customers
+from storage import customers, directory
 from storage.db import transaction
-from storage.models import Customer, OutboxItem, User
+from storage.models import Customer, OutboxItem
 from storage.queues import store_inbound
 from tests.conftest import NOW
 
@@ -114,8 +114,7 @@ class Chat:
     def cards_for(self, user_id: str) -> list[Card]:
         """Every card delivered to a directory user, whichever platform id it was addressed to."""
         with self.factory() as s:
-            user = s.get(User, user_id)
-            ids = {user_id, user.wecom_userid, user.dingtalk_userid} - {None}
+            ids = {user_id, *directory.platform_ids(s, user_id).values()}
         return [card for address, card in self.channel.sent if address.user in ids]
 
     def texts_for(self, user_id: str) -> list[str]:

@@ -146,7 +146,7 @@ def test_webhook_expiry_and_sender_come_from_the_message(client, runtime):
     post_robot(client, robot_payload("帮助", "w1", webhook=hook))
     with runtime.factory() as s:
         item = s.scalars(select(InboundItem)).one()
-    assert item.payload["reply_webhook"] == hook
-    assert item.payload["reply_webhook_expires"] == (NOW + timedelta(minutes=90)).isoformat()
+    assert item.payload["reply_ref"] == hook  # opaque to handlers: the DingTalk channel reads it
+    assert item.payload["reply_ref_expires"] == (NOW + timedelta(minutes=90)).isoformat()
     assert item.payload["sender"] == "ding_zhangsan" and item.payload["source"] == "robot"
     assert item.payload["time"] == NOW.isoformat() and ms(NOW) > 0

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.runtime import Runtime, SettingsHolder
-from handlers.model import Address, Card, InboundEvent, InboundMessage
+from handlers.event_model import event_from_dict
+from handlers.model import Address, Card, InboundMessage
 from storage.models import InboundItem
 from tests.conftest import NOW
 from tests.dingtalk.conftest import (
@@ -96,7 +97,7 @@ def test_a_message_and_an_event_without_a_time_take_the_services_clock(client, c
     assert resp.status_code == 200 and resp.json["timeStamp"] == str(ms(clock.now))
     message, event = _stored(runtime)
     assert InboundMessage.from_dict(message.payload).time == clock.now
-    assert InboundEvent.from_dict(event.payload).time == clock.now
+    assert event_from_dict(event.payload).time == clock.now
 
 
 def test_a_session_webhook_is_not_used_at_the_instant_it_expires(channel, fake_dingtalk):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.channels import build_channels
+from bot.channels import build_channels, wire_services
 from bot.cli import main
 from bot.config import load_settings
 from bot.runtime import Runtime, SettingsHolder, sync_directory
@@ -86,6 +86,7 @@ class Deployment:
         self.runtime = Runtime(SettingsHolder(settings), engine, make_session_factory(engine))
         sync_directory(self.runtime)
         self.channels = build_channels(settings, self.runtime.factory)
+        wire_services(settings, self.runtime.factory)
         self.clock = Clock()
         self.client = create_app(runtime=self.runtime, clock=self.clock).test_client()
         self.wecom_sender = Sender(self.client, WeComCrypto(TOKEN, AES_KEY, CORP_ID), self.clock)

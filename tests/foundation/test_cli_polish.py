@@ -80,7 +80,7 @@ def test_times_people_read_are_in_the_configured_zone(tmp_path: Path, write_conf
     text = write_config().read_text(encoding="utf-8").replace("[server]\n", '[server]\ntimezone = "Asia/Tokyo"\n', 1)
     path = tmp_path / "tokyo.toml"
     path.write_text(text, encoding="utf-8")
-    with open_runtime(load_settings(path, environ={}), with_channels=False):
+    with open_runtime(load_settings(path, environ={})):
         assert timefmt.local_time(at) == "11-22 10:30"
 
 

@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 from bot.channels import ConsoleChannel
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime
-from bot.wecom import build_channel
+from bot.wecom import build_channel, wire_services
 from bot.wecom_crypto import WeComCrypto
 from handlers import archive, contacts
 from scheduler.delivery import DeliveryReport, deliver_due
@@ -68,7 +68,8 @@ def settings(write_config: Callable[..., Path], fake_wecom: FakeWeComServer) -> 
 
 @pytest.fixture
 def channels(runtime: Runtime) -> Iterator[dict[str, Any]]:
-    """The channels a worker would have (this also registers the WeCom contact directory)."""
+    """The channels a worker would have, and the WeCom services (contact directory) wired as it does."""
+    wire_services(runtime.settings, runtime.factory)
     yield {"console": ConsoleChannel(), "wecom": build_channel(runtime.settings, runtime.factory)}
     contacts.register_directory("wecom", None)
     archive.register_source("wecom", None)

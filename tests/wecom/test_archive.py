@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from bot.config import load_settings
 from bot.runtime import Runtime, SettingsHolder, sync_directory
+from bot.wecom_archive import archive_record, decode_archive_message
 from handlers import archive, pipeline
-from handlers.archive import ArchiveRecord, ArchiveUnavailable, archive_message
+from handlers.archive import ArchiveRecord, ArchiveUnavailable, inbound_message
 from storage import customers as repo
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import Cursor, InboundItem, Message
@@ -24,6 +25,12 @@ from tests.wecom.conftest import CORP_ID, Sender, run_jobs, wecom_toml
 SAMPLE = Path(__file__).parents[1] / "data" / "wecom_archive_sample.jsonl"
 HUAWEI = "wmHUAWEI000000000000000000000001"
 LINES = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+
+
+def archive_message(data, members):
+    """A raw archive line as the pipeline receives it: decoded at the edge, then judged by the handler."""
+    archived = decode_archive_message(data)
+    return None if archived is None else inbound_message(archived, members)
 
 
 @pytest.fixture
@@ -59,7 +66,7 @@ def timeline(runtime) -> list[Message]:
 
 def test_archive_messages_map_to_the_pipeline():
     members = {"zhangsan", "lisi"}
-    customer, rep, recall, internal, image, room = (archive_message("wecom", d, members) for d in LINES)
+    customer, rep, recall, internal, image, room = (archive_message(d, members) for d in LINES)
     assert customer.from_customer and customer.conversation == HUAWEI and customer.source == "archive"
     assert customer.text == "你们的报价太贵了，友商那边便宜两成" and customer.time.isoformat() == "2026-11-02T08:30:00+00:00"
     assert not rep.from_customer and rep.conversation == HUAWEI and rep.sender == "zhangsan"
@@ -69,14 +76,14 @@ def test_archive_messages_map_to_the_pipeline():
 
 
 def test_an_employee_whose_id_starts_like_an_external_one_is_not_a_customer():
-    msg = archive_message("wecom", {**LINES[1], "from": "wonglei"}, {"wonglei"})
+    msg = archive_message({**LINES[1], "from": "wonglei"}, {"wonglei"})
     assert msg is None or not msg.from_customer
 
 
 @pytest.mark.parametrize("bad", [{"action": "send"}, {"msgid": "x", "from": "wm1", "msgtime": "yesterday"}, []])
 def test_malformed_records_are_reported(bad):
     with pytest.raises(ValueError):
-        archive_message("wecom", bad, set())
+        decode_archive_message(bad)
 
 
 # ---------------------------------------------------------------------------------------------- import
@@ -138,7 +145,7 @@ class FakeSource:
 
 @pytest.fixture
 def source(channels) -> Iterator[FakeSource]:
-    fake = FakeSource([ArchiveRecord(i, line) for i, line in enumerate(LINES[:2], 1)])
+    fake = FakeSource([archive_record(i, line) for i, line in enumerate(LINES[:2], 1)])
     archive.register_source("wecom", lambda: fake, batch_size=100)
     yield fake
 
@@ -152,7 +159,7 @@ def test_msgaudit_notify_pulls_and_resumes_from_the_stored_seq(sender, runtime, 
     assert [m.text[:6] for m in timeline(runtime)] == ["你们的报价太", "我跟领导申请"]
     assert scanned == [("你们的报价太贵了，友商那边便宜两成", True)]
 
-    source.records += [ArchiveRecord(3, LINES[4]), ArchiveRecord(4, LINES[5])]
+    source.records += [archive_record(3, LINES[4]), archive_record(4, LINES[5])]
     clock.advance(seconds=20)
     sender.event("msgaudit_notify", AgentID="218")
     run_jobs(runtime, channels, clock())
@@ -190,7 +197,7 @@ def test_undecryptable_messages_are_skipped_and_the_cursor_moves_on(runtime, sou
     from handlers.archive import pull_archive
 
     source.records.insert(1, ArchiveRecord(2, None, "bad key"))
-    source.records[2] = ArchiveRecord(3, LINES[1])
+    source.records[2] = archive_record(3, LINES[1])
     report = pull_archive(runtime.factory, "wecom", source, NOW)
     assert (report.stored, report.undecryptable, report.last_seq) == (2, 1, 3)
 
@@ -233,9 +240,10 @@ def test_finance_sdk_source_decrypts_through_ctypes(sdk):
     source = FinanceSdkSource(str(sdk.path), load_private_key(str(sdk.private_key_path)), CORP_ID, "archive-secret")
     records = source.fetch(0, 10)
     assert [r.seq for r in records] == [1, 2, 3, 4]
-    assert records[0].message == LINES[0] and records[1].message == LINES[1]
+    assert records[0].message == decode_archive_message(LINES[0])
+    assert records[1].message == decode_archive_message(LINES[1])
     assert records[2].message is None and records[2].error  # the corrupt key is reported, not fatal
-    assert records[3].message == LINES[5]
+    assert records[3].message == decode_archive_message(LINES[5])
     assert [r.seq for r in source.fetch(2, 1)] == [3] and sdk.last_seq == 2
     sdk.fail_next(1)
     with pytest.raises(ArchiveUnavailable, match="GetChatData failed"):
@@ -257,7 +265,7 @@ def test_finance_sdk_init_failure_is_clear(sdk):
 @needs_gcc
 def test_msgaudit_notify_pulls_through_the_configured_sdk(sdk, write_config, fake_wecom, huawei, clock):
     from bot.app import create_app
-    from bot.channels import build_channels
+    from bot.channels import build_channels, wire_services
     from bot.wecom_crypto import WeComCrypto
     from tests.wecom.conftest import AES_KEY, TOKEN
 
@@ -269,6 +277,7 @@ def test_msgaudit_notify_pulls_through_the_configured_sdk(sdk, write_config, fak
     runtime = Runtime(SettingsHolder(settings), engine, make_session_factory(engine))
     sync_directory(runtime)
     channels = build_channels(settings, runtime.factory)
+    wire_services(settings, runtime.factory)
     try:
         app = create_app(runtime=runtime, clock=clock)
         sender = Sender(app.test_client(), WeComCrypto(TOKEN, AES_KEY, CORP_ID), clock)

@@ -1,0 +1,64 @@
+"""What every platform's webhook views share: the app state (runtime, clock, storing before answering)
+and the bounded body reader. Platform modules import this, not bot.app, so bot.app can import the
+platform registry without a cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from handlers.event_model import Event
+from handlers.model import InboundMessage
+from storage.common import utcnow
+from storage.queues import store_inbound_many
+
+
+@dataclass
+class AppState:
+    """What the views need: the runtime and a hook that wakes the inbound worker."""
+
+    runtime: Runtime
+    on_stored: Callable[[], None]
+    clock: Callable[[], datetime] = utcnow
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def accept(self, item: InboundMessage | Event) -> bool:
+        """Store an inbound item durably before the platform is answered; False for a repeat."""
+        return self.accept_many([item])[0]
+
+    def accept_many(self, items: Sequence[InboundMessage | Event]) -> list[bool]:
+        """accept() for several items in one transaction (a web worker's group commit); one result each."""
+        rows = [(i.platform, i.dedupe_key, "message" if isinstance(i, InboundMessage) else "event", i.to_dict())
+                for i in items]
+        # A plain connection, not an ORM session: this is the hot path of every webhook.
+        with self.runtime.engine.begin() as conn:
+            stored = store_inbound_many(conn, rows, self.clock())
+        if any(stored):
+            self.on_stored()
+        return stored
+
+
+def state() -> AppState:
+    return current_app.extensions["salesbot"]  # type: ignore[no-any-return]
+
+
+def read_body() -> bytes:
+    """The request body, refusing more than [server] max_body_bytes (413) also when no Content-Length was
+    sent: werkzeug's get_data silently cuts a chunked body at the limit."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    chunks, size = [], 0
+    while chunk := request.stream.read(65536):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge(f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
