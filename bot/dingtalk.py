@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import read_body
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
-from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
+from bot.dingtalk_sign import ROBOT_SIGN_WINDOW, BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
 from handlers.model import Address, Card, InboundEvent, InboundMessage
 from handlers.timefmt import CHINA_TIME
 from storage.db import transaction
 from storage.queues import recent_sends
+from storage.signatures import claim_signature
 
 if TYPE_CHECKING:
     from bot.app import AppState
@@ -62,9 +63,9 @@ def robot_view(state: AppState) -> tuple[Response, int]:
     config = state.settings.dingtalk
     if not config.enabled:
         abort(404, "DingTalk is not configured")
+    timestamp, sign = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        verify_robot_sign(request.headers.get("timestamp"), request.headers.get("sign"), config.app_secret,
-                          state.clock())
+        verify_robot_sign(timestamp, sign, config.app_secret, state.clock())
     except BadSignature as exc:
         log.warning("dingtalk robot request refused: %s", exc)
         abort(403, "bad or missing DingTalk signature")
@@ -73,9 +74,20 @@ def robot_view(state: AppState) -> tuple[Response, int]:
     except MalformedRequest as exc:
         log.warning("dingtalk robot request malformed: %s", exc)
         abort(400, str(exc))
+    if not _claim_signature(state, str(timestamp), str(sign), msg.msg_id):
+        log.warning("dingtalk robot request refused: sign of timestamp %r reused for msgId %r", timestamp, msg.msg_id)
+        abort(403, "this DingTalk signature was already used for another message")
     if not state.accept(msg):
         log.info("dingtalk robot message %s is a repeat; acknowledged", msg.msg_id)
     return jsonify({}), 200
+
+
+def _claim_signature(state: AppState, timestamp: str, sign: str, msg_id: str) -> bool:
+    """The robot sign covers only the timestamp: bind the header pair to this one msgId, in the database
+    so every web worker sees it, for as long as the pair would pass the freshness check."""
+    now = state.clock()
+    with transaction(state.runtime.factory) as session:
+        return claim_signature(session, timestamp, sign, msg_id, now, now + 2 * ROBOT_SIGN_WINDOW)
 
 
 def events_view(state: AppState) -> tuple[Response, int]:
