@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import read_body
+from bot.card_text import inert_card, inert_markdown
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
 from bot.dingtalk_sign import ROBOT_SIGN_WINDOW, BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
@@ -212,7 +213,9 @@ def tap_link(command: str) -> str:
 
 
 def render_markdown(card: Card, footer: str | None = None, tappable: bool = True) -> str:
-    """A Card as DingTalk markdown; buttons become one-tap links (or plain reply hints)."""
+    """A Card as DingTalk markdown; buttons become one-tap links (or plain reply hints). Only those
+    buttons and the card's own link are links: every quoted text is made inert first."""
+    card = inert_card(card, inert_markdown)
     parts = [f"#### {card.title}", *card.lines]
     parts += [f"**{name}**：{value}" for name, value in card.fields]
     if card.buttons:
@@ -234,7 +237,7 @@ def render_work_notice(card: Card, footer: str) -> dict[str, Any]:
     command, so commands become reply hints; a card with a link gets an action card opening it."""
     text = render_markdown(card, footer, tappable=False)
     if card.link:
-        return {"msgtype": "action_card", "action_card": {"title": card.title, "markdown": text,
+        return {"msgtype": "action_card", "action_card": {"title": inert_markdown(card.title), "markdown": text,
                                                           "single_title": "查看详情", "single_url": card.link}}
     return {"msgtype": "markdown", "markdown": {"title": card.title, "text": text}}
 

@@ -22,6 +22,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import AppState, read_body, state
+from bot.card_text import inert_card, inert_markdown, inert_scheme
 from bot.config import Settings, WeComConfig
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
@@ -254,7 +255,9 @@ def render_message(card: Card, touser: str, agent_id: int, task_id: str | None =
 
 
 def render_template_card(card: Card, task_id: str, replace_text: str | None = None) -> dict[str, Any]:
-    """A button_interaction card: one button per Button, its key the command a tap runs."""
+    """A button_interaction card: one button per Button, its key the command a tap runs. Its texts are
+    plain text; quoted words lose any scheme a client could turn into a link."""
+    card = inert_card(card, inert_scheme)
     fields = list(card.fields)
     lines = list(card.lines) + [f"{k}：{v}" for k, v in fields[6:]]  # at most 6 key/value rows fit
     tc: dict[str, Any] = {
@@ -271,13 +274,14 @@ def render_template_card(card: Card, task_id: str, replace_text: str | None = No
     if card.link:
         tc["card_action"] = {"type": 1, "url": card.link}
     if replace_text is not None:
-        tc["replace_text"] = _cut(replace_text, 10)
+        tc["replace_text"] = _cut(inert_scheme(replace_text), 10)
         if not tc["button_list"]:  # button_list is required; replace_text shows it greyed out
             tc["button_list"] = [{"text": _cut(replace_text, 10), "style": 2, "key": "-"}]
     return tc
 
 
 def render_textcard(card: Card) -> dict[str, Any]:
+    card = inert_card(card, inert_scheme)  # the description is HTML: escaped below as well
     rows = [*card.lines, *(f"{k}：{v}" for k, v in card.fields)]
     parts: list[str] = []
     size = 0
@@ -292,6 +296,7 @@ def render_textcard(card: Card) -> dict[str, Any]:
 
 
 def render_markdown(card: Card) -> str:
+    card = inert_card(card, inert_markdown)  # only the card's own link stays a link
     out = [f"**{card.title}**", *card.lines]
     out += [f"> {k}：{v}" for k, v in card.fields]
     if card.link:
