@@ -28,7 +28,13 @@ from bot.app import read_body
 from bot.card_text import inert_card, inert_markdown
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
-from bot.dingtalk_sign import ROBOT_SIGN_WINDOW, BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
+from bot.dingtalk_sign import (
+    ROBOT_SIGN_WINDOW,
+    BadSignature,
+    EventCrypto,
+    MalformedRequest,
+    verify_robot_sign,
+)
 from handlers.model import Address, Card, InboundEvent, InboundMessage
 from handlers.timefmt import CHINA_TIME
 from storage.db import transaction
