@@ -33,6 +33,7 @@ from bot.dingtalk_sign import (
     BadSignature,
     EventCrypto,
     MalformedRequest,
+    check_event_fresh,
     verify_robot_sign,
 )
 from handlers.model import Address, Card, InboundEvent, InboundMessage
@@ -107,6 +108,7 @@ def events_view(state: AppState) -> tuple[Response, int]:
     try:
         payload = crypto.decrypt(args.get("msg_signature") or args.get("signature"), args.get("timestamp"),
                                  args.get("nonce"), read_body())
+        check_event_fresh(args.get("timestamp"), state.clock())
         event = http_event(payload, state.clock())
     except BadSignature as exc:
         log.warning("dingtalk event refused: %s", exc)
@@ -123,7 +125,7 @@ def events_view(state: AppState) -> tuple[Response, int]:
 def _json_body(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays, e.g. "[" * 2000
         raise MalformedRequest("body is not JSON") from None
     if not isinstance(data, dict):
         raise MalformedRequest("body is not a JSON object")
