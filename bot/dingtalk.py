@@ -36,6 +36,7 @@ from bot.dingtalk_sign import (
     check_event_fresh,
     verify_robot_sign,
 )
+from bot.inbound_limits import oversized_field
 from handlers.model import Address, Card, InboundEvent, InboundMessage
 from handlers.timefmt import CHINA_TIME
 from storage.db import transaction
@@ -82,6 +83,9 @@ def robot_view(state: AppState) -> tuple[Response, int]:
     except MalformedRequest as exc:
         log.warning("dingtalk robot request malformed: %s", exc)
         abort(400, str(exc))
+    if (too_long := oversized_field(msg)) is not None:
+        log.warning("dingtalk robot request malformed: %s", too_long)
+        abort(400, too_long)
     if not _claim_signature(state, str(timestamp), str(sign), msg.msg_id):
         log.warning("dingtalk robot request refused: sign of timestamp %r reused for msgId %r", timestamp, msg.msg_id)
         abort(403, "this DingTalk signature was already used for another message")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import AppState, read_body, state
 from bot.card_text import inert_card, inert_markdown, inert_scheme
 from bot.config import Settings, WeComConfig
+from bot.inbound_limits import oversized_field
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
 from handlers import archive, contacts
@@ -66,6 +67,8 @@ def callback() -> Response | tuple[Response, int]:
         fields = crypto.open_envelope(read_body(), signature, timestamp, nonce)
         _check_fresh(timestamp, st.clock())
         item = to_inbound(fields)
+        if isinstance(item, InboundMessage) and (too_long := oversized_field(item)) is not None:
+            raise MalformedError(too_long)
     except SignatureError as exc:
         return _refuse(403, str(exc))
     except CallbackError as exc:

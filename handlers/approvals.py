@@ -19,6 +19,7 @@ from handlers.amounts import AmountError, format_amount, looks_like_amount, pars
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Button, Card
+from handlers.names import typed_customer_name
 from handlers.timefmt import local_time
 from storage import approvals as repo
 from storage import audit, directory
@@ -326,7 +327,8 @@ def split_submission(words: Sequence[str]) -> tuple[str, Decimal, str]:
         raise UsageError("请写上客户名和金额。")
     for i in range(1, len(words)):
         if looks_like_amount(words[i]):
-            return " ".join(words[:i]), parse_amount(words[i]), " ".join(words[i + 1:])
+            name = typed_customer_name(" ".join(words[:i]), "报价 华为技术有限公司 680000")
+            return name, parse_amount(words[i]), " ".join(words[i + 1:])
     if len(words) == 1:
         raise UsageError("请写上客户名。" if looks_like_amount(words[0]) else "请写上金额。")
     for word in words[1:]:

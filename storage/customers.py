@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -11,6 +12,21 @@ from sqlalchemy.orm import Session
 from storage import audit
 from storage.common import insert_ignore
 from storage.models import Approval, Conversation, Customer, CustomerIdentity, Message, Todo
+
+NAME_LENGTH = Customer.__table__.c.name.type.length  # type: ignore[attr-defined]
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normal_name(name: str) -> str:
+    """A customer name as stored and matched: NFKC, no zero-width or control characters, single spaces.
+
+    Otherwise 华\u200b为科技 is a second customer that displays exactly like 华为科技.
+    """
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(" " if ch.isspace() else ch for ch in text
+                   if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    return _WHITESPACE.sub(" ", text).strip()
+
 
 _SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|公司|科技|股份|[（）()\s·.\-])")
 
@@ -21,12 +37,13 @@ def name_key(name: str) -> str:
 
 
 def by_name(session: Session, name: str) -> Customer | None:
-    return session.scalars(select(Customer).where(Customer.name == name).order_by(Customer.id)).first()
+    stmt = select(Customer).where(Customer.name == normal_name(name)).order_by(Customer.id)
+    return session.scalars(stmt).first()
 
 
 def similar(session: Session, name: str, limit: int = 5) -> list[Customer]:
     """Customers whose reduced names equal, contain or are contained in this one's."""
-    key = name_key(name)
+    key = name_key(normal_name(name))
     if not key:
         return []
     rows = session.scalars(select(Customer).where(Customer.status != "closed").order_by(Customer.id))
@@ -43,6 +60,8 @@ def _alike(a: str, b: str) -> bool:
 
 
 def create(session: Session, name: str, owner_id: str | None, at: datetime, actor: str) -> Customer:
+    """A new customer; the name is normalised (and cut to the column: commands refuse longer ones first)."""
+    name = normal_name(name)[:NAME_LENGTH] or "未命名客户"
     customer = Customer(name=name, owner_id=owner_id, created_at=at, updated_at=at, last_activity_at=at,
                         stage="lead", status="active", silence_level=0)
     session.add(customer)

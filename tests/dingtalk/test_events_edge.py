@@ -58,3 +58,13 @@ def test_deeply_nested_json_on_the_robot_url_is_400(client):
     from tests.dingtalk.conftest import post_robot
 
     assert post_robot(client, b"[" * 2000).status_code == 400
+
+
+@pytest.mark.parametrize("field", ["msgId", "senderStaffId", "conversationId"])
+def test_an_id_too_long_to_store_is_400_on_the_robot_url(client, runtime, field):
+    from tests.dingtalk.conftest import post_robot, robot_payload
+
+    payload = robot_payload("你好", "m-long")
+    payload[field] = "x" * 200 if field != "conversationId" else "c" * 300
+    assert post_robot(client, payload).status_code == 400
+    assert _stored(runtime) == 0

@@ -60,3 +60,13 @@ def test_the_parser_refuses_what_expat_cannot_decode():
     # pyexpat raises ValueError, not ExpatError, for multi-byte encodings
     with pytest.raises(MalformedError):
         parse_xml('<?xml version="1.0"   encoding = "GBK" ?><xml><a>中</a></xml>'.encode("gbk"))
+
+
+def test_a_msgid_too_long_to_store_is_400(sender, runtime):
+    from sqlalchemy import func, select
+
+    from storage.models import InboundItem
+
+    assert sender.text("zhangsan", "你好", "9" * 200).status_code == 400
+    with runtime.factory() as s:
+        assert s.scalar(select(func.count()).select_from(InboundItem)) == 0
