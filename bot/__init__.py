@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot import log_safety
+
+log_safety.install()  # every process that runs the edge logs untrusted values escaped
+
 if TYPE_CHECKING:
     from flask import Flask
 
