@@ -50,6 +50,10 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
+    # `salesbot serve` (waitress): request threads, open connections, seconds an idle connection is kept
+    threads: int = 8
+    connection_limit: int = 1000
+    idle_timeout_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -287,18 +291,25 @@ class _Reader:
 
 def _read_server(r: _Reader, raw: Mapping[str, Any]) -> ServerConfig:
     t = r.table(raw, "server")
-    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes"}, "server.")
+    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes", "threads", "connection_limit",
+                       "idle_timeout_seconds"}, "server.")
     d = ServerConfig()
     cfg = ServerConfig(
         public_url=r.str_(t, "public_url", "server.", d.public_url).rstrip("/"),
         host=r.str_(t, "host", "server.", d.host),
         port=r.number(t, "port", "server.", d.port),
         max_body_bytes=r.number(t, "max_body_bytes", "server.", d.max_body_bytes),
+        threads=r.number(t, "threads", "server.", d.threads),
+        connection_limit=r.number(t, "connection_limit", "server.", d.connection_limit),
+        idle_timeout_seconds=r.number(t, "idle_timeout_seconds", "server.", d.idle_timeout_seconds),
     )
     if not re.match(r"^https?://", cfg.public_url):
         r.problem("server.public_url", f"must start with http:// or https://, got {cfg.public_url!r}")
     if cfg.max_body_bytes < 1024:
         r.problem("server.max_body_bytes", "must be at least 1024")
+    for key in ("threads", "connection_limit", "idle_timeout_seconds"):
+        if getattr(cfg, key) < 1:
+            r.problem(f"server.{key}", "must be at least 1")
     return cfg
 
 
