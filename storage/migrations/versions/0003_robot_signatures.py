@@ -4,8 +4,13 @@ Revision ID: 0003
 Revises: 0002
 
 robot_signatures: each DingTalk robot (timestamp, sign) header pair seen in HTTP mode and the one
-msgId it carried, kept for the signature's freshness window.
+msgId it carried, kept for the signature's freshness window. Existing customer names are normalised
+the way new ones now are (NFKC, no zero-width or control characters, single spaces), so a name typed
+today matches the customer stored before.
 """
+import re
+import unicodedata
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -27,6 +32,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('robot_signatures', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_robot_signatures_expires_at'), ['expires_at'], unique=False)
+    customers = sa.table('customers', sa.column('id', sa.Integer), sa.column('name', sa.String))
+    conn = op.get_bind()
+    for customer_id, name in conn.execute(sa.select(customers.c.id, customers.c.name)).all():
+        normal = _normal_name(name)[:200] or name
+        if normal != name:
+            conn.execute(customers.update().where(customers.c.id == customer_id).values(name=normal))
+
+
+def _normal_name(name: str) -> str:
+    """storage.customers.normal_name as of this revision (frozen here: migrations must not change)."""
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(" " if ch.isspace() else ch for ch in text
+                   if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def downgrade() -> None:
