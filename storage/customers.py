@@ -89,11 +89,22 @@ def by_identity(session: Session, platform: str, external_id: str) -> Customer |
 
 def add_identity(session: Session, customer: Customer, platform: str, external_id: str,
                  display_name: str | None = None) -> None:
+    display_name = _fit(display_name, _DISPLAY_NAME_LENGTH)
     insert_ignore(
         session, CustomerIdentity,
         dict(customer_id=customer.id, platform=platform, external_id=external_id, display_name=display_name),
         ["platform", "external_id"],
     )
+
+
+# Group titles and contact names come from the platforms (a group's members can rename it at will):
+# cut to their columns and rid of NUL, which PostgreSQL text cannot hold, rather than fail the handler.
+_TITLE_LENGTH = Conversation.__table__.c.title.type.length  # type: ignore[attr-defined]
+_DISPLAY_NAME_LENGTH = CustomerIdentity.__table__.c.display_name.type.length  # type: ignore[attr-defined]
+
+
+def _fit(text: str | None, length: int) -> str | None:
+    return text.replace("\x00", "")[:length] if text else text
 
 
 def conversation(session: Session, platform: str, conversation_id: str) -> Conversation | None:
@@ -106,6 +117,7 @@ def conversation(session: Session, platform: str, conversation_id: str) -> Conve
 def link_conversation(session: Session, platform: str, conversation_id: str, customer: Customer, kind: str,
                       title: str | None, at: datetime, actor: str) -> Conversation:
     """Tie a platform conversation to a customer (re-linking is audited)."""
+    title = _fit(title, _TITLE_LENGTH)
     conv = conversation(session, platform, conversation_id)
     if conv is None:
         conv = Conversation(platform=platform, conversation_id=conversation_id, kind=kind, title=title,

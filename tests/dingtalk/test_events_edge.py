@@ -68,3 +68,15 @@ def test_an_id_too_long_to_store_is_400_on_the_robot_url(client, runtime, field)
     payload[field] = "x" * 200 if field != "conversationId" else "c" * 300
     assert post_robot(client, payload).status_code == 400
     assert _stored(runtime) == 0
+
+
+def test_a_group_renamed_to_a_long_title_with_nul_still_links(client, runtime, channel):
+    from storage.models import Conversation, Customer
+    from tests.dingtalk.conftest import post_robot, pump, robot_payload
+
+    title = "华为项目群\x00" + "群" * 300
+    post_robot(client, robot_payload("关联 华为科技", "g-long", group=True, conversation="cid-g", title=title))
+    pump(runtime, channel, NOW)
+    with runtime.factory() as s:
+        assert s.scalars(select(Customer.name)).one() == "华为科技"
+        assert s.scalars(select(Conversation.title)).one() == ("华为项目群" + "群" * 300)[:200]
