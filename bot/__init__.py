@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from bot.app import create_app
+from bot import log_safety
+
+log_safety.install()  # every process that runs the edge logs untrusted values escaped
+
+from bot.app import create_app  # noqa: E402  (after install: the app's modules log from import on)
 
 __all__ = ["create_app"]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import platforms
 from bot.config import Settings
+from bot.log_safety import LogBlock
 from bot.runtime import Runtime
 from handlers.model import Address, Card
 from scheduler.delivery import Channel
@@ -27,7 +28,7 @@ class ConsoleChannel:
     per_minute = 10_000
 
     def send(self, card: Card, address: Address, now: datetime) -> str | None:
-        log.info("card for %s:\n%s", address.user, card.text())
+        log.info("card for %s:\n    %s", address.user, LogBlock(card.text()))
         return None
 
 

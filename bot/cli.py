@@ -171,9 +171,8 @@ def _utcnow() -> datetime:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
-
     from bot.app import create_app
+    from bot.serve import make_server, stop_on_signals
     from scheduler.runner import wake
 
     settings = settings_of(args)
@@ -182,13 +181,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _worker, sched = start_worker(runtime)
     app = create_app(runtime=runtime, on_stored=lambda: wake(sched))  # type: ignore[arg-type]
     host, port = args.host or settings.server.host, args.port or settings.server.port
-    server = make_server(host, port, app, threaded=True)
-    log.info("salesbot serving on http://%s:%s (config: %s, database: %s)", host, server.port,
+    server = make_server(app, host, port, settings.server)
+    log.info("salesbot serving on http://%s:%s (config: %s, database: %s)", host, server.effective_port,
              settings.source, settings.database.url)
-    _stop_on_signals(server.shutdown)
+    stop_on_signals()
     try:
-        server.serve_forever()
+        server.run()
     finally:
+        server.close()
         sched.shutdown(wait=True)  # type: ignore[attr-defined]
         runtime.close()
     return 0

@@ -53,6 +53,10 @@ class ServerConfig:
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
     timezone: str = "Asia/Shanghai"
+    # `salesbot serve` (waitress): request threads, open connections, seconds an idle connection is kept
+    threads: int = 8
+    connection_limit: int = 1000
+    idle_timeout_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,8 @@ class _Reader:
 
 def _read_server(r: _Reader, raw: Mapping[str, Any]) -> ServerConfig:
     t = r.table(raw, "server")
-    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes", "timezone"}, "server.")
+    r.unknown_keys(t, {"public_url", "host", "port", "max_body_bytes", "timezone", "threads", "connection_limit",
+                       "idle_timeout_seconds"}, "server.")
     d = ServerConfig()
     cfg = ServerConfig(
         public_url=r.str_(t, "public_url", "server.", d.public_url).rstrip("/"),
@@ -242,6 +247,9 @@ def _read_server(r: _Reader, raw: Mapping[str, Any]) -> ServerConfig:
         port=r.number(t, "port", "server.", d.port),
         max_body_bytes=r.number(t, "max_body_bytes", "server.", d.max_body_bytes),
         timezone=r.str_(t, "timezone", "server.", d.timezone),
+        threads=r.number(t, "threads", "server.", d.threads),
+        connection_limit=r.number(t, "connection_limit", "server.", d.connection_limit),
+        idle_timeout_seconds=r.number(t, "idle_timeout_seconds", "server.", d.idle_timeout_seconds),
     )
     if not re.match(r"^https?://", cfg.public_url):
         r.problem("server.public_url", f"必须以 http:// 或 https:// 开头，现在是 {cfg.public_url!r}")
@@ -249,6 +257,9 @@ def _read_server(r: _Reader, raw: Mapping[str, Any]) -> ServerConfig:
         r.problem("server.max_body_bytes", f"不能小于 1024，现在是 {cfg.max_body_bytes}")
     if not is_time_zone(cfg.timezone):
         r.problem("server.timezone", f"不认识的时区 {cfg.timezone!r}；请写 IANA 时区名，例如 Asia/Shanghai")
+    for key in ("threads", "connection_limit", "idle_timeout_seconds"):
+        if getattr(cfg, key) < 1:
+            r.problem(f"server.{key}", f"不能小于 1，现在是 {getattr(cfg, key)}")
     return cfg
 
 

@@ -24,16 +24,26 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.card_text import inert_card, inert_markdown
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
-from bot.dingtalk_sign import BadSignature, EventCrypto, MalformedRequest, verify_robot_sign
+from bot.dingtalk_sign import (
+    ROBOT_SIGN_WINDOW,
+    BadSignature,
+    EventCrypto,
+    MalformedRequest,
+    check_event_fresh,
+    verify_robot_sign,
+)
 from bot.edge import read_body
+from bot.inbound_limits import oversized_field
 from handlers import events
 from handlers.event_model import Event, MemberChanged, MemberLeft
 from handlers.model import Address, Card, InboundEvent, InboundMessage
 from handlers.timefmt import display_zone
 from storage.db import transaction
 from storage.queues import recent_sends
+from storage.signatures import claim_signature
 
 if TYPE_CHECKING:
     from bot.edge import AppState
@@ -64,9 +74,9 @@ def robot_view(state: AppState) -> tuple[Response, int]:
     config = state.settings.dingtalk
     if not config.enabled:
         abort(404, "DingTalk is not configured")
+    timestamp, sign = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        verify_robot_sign(request.headers.get("timestamp"), request.headers.get("sign"), config.app_secret,
-                          state.clock())
+        verify_robot_sign(timestamp, sign, config.app_secret, state.clock())
     except BadSignature as exc:
         log.warning("dingtalk robot request refused: %s", exc)
         abort(403, "bad or missing DingTalk signature")
@@ -75,9 +85,23 @@ def robot_view(state: AppState) -> tuple[Response, int]:
     except MalformedRequest as exc:
         log.warning("dingtalk robot request malformed: %s", exc)
         abort(400, str(exc))
+    if (too_long := oversized_field(msg)) is not None:
+        log.warning("dingtalk robot request malformed: %s", too_long)
+        abort(400, too_long)
+    if not _claim_signature(state, str(timestamp), str(sign), msg.msg_id):
+        log.warning("dingtalk robot request refused: sign of timestamp %r reused for msgId %r", timestamp, msg.msg_id)
+        abort(403, "this DingTalk signature was already used for another message")
     if not state.accept(msg):
         log.info("dingtalk robot message %s is a repeat; acknowledged", msg.msg_id)
     return jsonify({}), 200
+
+
+def _claim_signature(state: AppState, timestamp: str, sign: str, msg_id: str) -> bool:
+    """The robot sign covers only the timestamp: bind the header pair to this one msgId, in the database
+    so every web worker sees it, for as long as the pair would pass the freshness check."""
+    now = state.clock()
+    with transaction(state.runtime.factory) as session:
+        return claim_signature(session, timestamp, sign, msg_id, now, now + 2 * ROBOT_SIGN_WINDOW)
 
 
 def events_view(state: AppState) -> tuple[Response, int]:
@@ -90,6 +114,7 @@ def events_view(state: AppState) -> tuple[Response, int]:
     try:
         payload = crypto.decrypt(args.get("msg_signature") or args.get("signature"), args.get("timestamp"),
                                  args.get("nonce"), read_body())
+        check_event_fresh(args.get("timestamp"), state.clock())
         event = http_event(payload, state.clock())
     except BadSignature as exc:
         log.warning("dingtalk event refused: %s", exc)
@@ -106,7 +131,7 @@ def events_view(state: AppState) -> tuple[Response, int]:
 def _json_body(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays, e.g. "[" * 2000
         raise MalformedRequest("body is not JSON") from None
     if not isinstance(data, dict):
         raise MalformedRequest("body is not a JSON object")
@@ -229,7 +254,9 @@ def tap_link(command: str) -> str:
 
 
 def render_markdown(card: Card, footer: str | None = None, tappable: bool = True) -> str:
-    """A Card as DingTalk markdown; buttons become one-tap links (or plain reply hints)."""
+    """A Card as DingTalk markdown; buttons become one-tap links (or plain reply hints). Only those
+    buttons and the card's own link are links: every quoted text is made inert first."""
+    card = inert_card(card, inert_markdown)
     parts = [f"#### {card.title}", *card.lines]
     parts += [f"**{name}**：{value}" for name, value in card.fields]
     if card.buttons:
@@ -251,7 +278,7 @@ def render_work_notice(card: Card, footer: str) -> dict[str, Any]:
     command, so commands become reply hints; a card with a link gets an action card opening it."""
     text = render_markdown(card, footer, tappable=False)
     if card.link:
-        return {"msgtype": "action_card", "action_card": {"title": card.title, "markdown": text,
+        return {"msgtype": "action_card", "action_card": {"title": inert_markdown(card.title), "markdown": text,
                                                           "single_title": "查看详情", "single_url": card.link}}
     return {"msgtype": "markdown", "markdown": {"title": card.title, "text": text}}
 

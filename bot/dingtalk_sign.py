@@ -22,6 +22,8 @@ from dingtalk.crypto import DingTalkCrypto  # type: ignore[import-untyped]
 
 # DingTalk refuses robot requests whose timestamp is more than an hour from its own clock; so do we.
 ROBOT_SIGN_WINDOW = timedelta(hours=1)
+# A signed event older (or newer) than this is a replay, not a DingTalk retry: the WeCom callback's window.
+EVENT_WINDOW = timedelta(hours=1)
 
 
 class BadSignature(Exception):
@@ -52,6 +54,16 @@ def verify_robot_sign(timestamp: str | None, sign: str | None, secret: str, now:
         raise BadSignature("sign does not match")
 
 
+def check_event_fresh(timestamp: str | None, now: datetime) -> None:
+    """Raise MalformedRequest unless `timestamp` is a time in ms, BadSignature if outside EVENT_WINDOW."""
+    try:
+        sent = datetime.fromtimestamp(int(timestamp or "") / 1000, tz=now.tzinfo)
+    except (ValueError, OverflowError, OSError):
+        raise MalformedRequest(f"timestamp {str(timestamp)[:20]!r} is not a time in milliseconds") from None
+    if abs(now - sent) > EVENT_WINDOW:
+        raise BadSignature(f"timestamp {timestamp} is outside the freshness window (a replay?)")
+
+
 class EventCrypto:
     """Verify, decrypt and answer DingTalk event-subscription callbacks."""
 
@@ -77,7 +89,7 @@ class EventCrypto:
             raise MalformedRequest(f"cannot decrypt the event: {exc!r}") from None
         try:
             event = json.loads(plain)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MalformedRequest("the decrypted event is not JSON") from None
         if not isinstance(event, dict):
             raise MalformedRequest("the decrypted event is not a JSON object")
@@ -92,7 +104,7 @@ class EventCrypto:
 def _encrypt_field(body: bytes) -> str:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays, e.g. "[" * 1000
         raise MalformedRequest("body is not JSON") from None
     encrypt = data.get("encrypt") if isinstance(data, dict) else None
     if not isinstance(encrypt, str) or not encrypt:

@@ -42,6 +42,7 @@ from dingtalk_stream.version import VERSION_STRING  # type: ignore[import-untype
 from bot.config import DingTalkConfig
 from bot.dingtalk import robot_message, stream_event
 from bot.dingtalk_sign import MalformedRequest
+from bot.inbound_limits import oversized_field
 from handlers.event_model import Event
 from handlers.model import InboundMessage
 
@@ -66,6 +67,9 @@ class RobotMessageHandler(CallbackHandler):  # type: ignore[misc]
         except MalformedRequest as exc:
             log.warning("dingtalk stream: malformed robot message %s: %s", message.headers.message_id, exc)
             return AckMessage.STATUS_BAD_REQUEST, str(exc)
+        if (too_long := oversized_field(msg)) is not None:  # would fail the handler on PostgreSQL
+            log.warning("dingtalk stream: robot message refused: %s", too_long)
+            return AckMessage.STATUS_BAD_REQUEST, too_long
         return await _store(self._accept, msg)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.log_safety import LogBlock
 from handlers.timefmt import use_zone
 from storage.common import utcnow
 from storage.db import make_engine, make_session_factory, transaction, upgrade
@@ -60,7 +61,7 @@ class SettingsHolder:
                 fresh = load_settings(self._settings.source)
             except ConfigError as exc:
                 self.last_error = exc
-                log.error("config edit rejected, previous config stays in force:\n%s", exc)
+                log.error("config edit rejected, previous config stays in force:\n    %s", LogBlock(str(exc)))
                 return None, exc
             self._settings, self.last_error = fresh, None
             log.info("config reloaded from %s", fresh.source)

@@ -20,8 +20,10 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.card_text import inert_card, inert_markdown, inert_scheme
 from bot.config import Settings, WeComConfig
 from bot.edge import AppState, read_body, state
+from bot.inbound_limits import oversized_field
 from bot.wecom_archive import finance_sdk_source
 from bot.wecom_client import WeComClient, WeComError
 from bot.wecom_crypto import CallbackError, MalformedError, SignatureError, WeComCrypto
@@ -67,6 +69,8 @@ def callback() -> Response | tuple[Response, int]:
         fields = crypto.open_envelope(read_body(), signature, timestamp, nonce)
         _check_fresh(timestamp, st.clock())
         item = to_inbound(fields)
+        if isinstance(item, InboundMessage) and (too_long := oversized_field(item)) is not None:
+            raise MalformedError(too_long)
     except SignatureError as exc:
         return _refuse(403, str(exc))
     except CallbackError as exc:
@@ -229,7 +233,9 @@ def render_message(card: Card, touser: str, agent_id: int, task_id: str | None =
 
 
 def render_template_card(card: Card, task_id: str, replace_text: str | None = None) -> dict[str, Any]:
-    """A button_interaction card: one button per Button, its key the command a tap runs."""
+    """A button_interaction card: one button per Button, its key the command a tap runs. Its texts are
+    plain text; quoted words lose any scheme a client could turn into a link."""
+    card = inert_card(card, inert_scheme)
     fields = list(card.fields)
     lines = list(card.lines) + [f"{k}：{v}" for k, v in fields[6:]]  # at most 6 key/value rows fit
     tc: dict[str, Any] = {
@@ -246,13 +252,14 @@ def render_template_card(card: Card, task_id: str, replace_text: str | None = No
     if card.link:
         tc["card_action"] = {"type": 1, "url": card.link}
     if replace_text is not None:
-        tc["replace_text"] = _cut(replace_text, 10)
+        tc["replace_text"] = _cut(inert_scheme(replace_text), 10)
         if not tc["button_list"]:  # button_list is required; replace_text shows it greyed out
             tc["button_list"] = [{"text": _cut(replace_text, 10), "style": 2, "key": "-"}]
     return tc
 
 
 def render_textcard(card: Card) -> dict[str, Any]:
+    card = inert_card(card, inert_scheme)  # the description is HTML: escaped below as well
     rows = [*card.lines, *(f"{k}：{v}" for k, v in card.fields)]
     parts: list[str] = []
     size = 0
@@ -267,6 +274,7 @@ def render_textcard(card: Card) -> dict[str, Any]:
 
 
 def render_markdown(card: Card) -> str:
+    card = inert_card(card, inert_markdown)  # only the card's own link stays a link
     out = [f"**{card.title}**", *card.lines]
     out += [f"> {k}：{v}" for k, v in card.fields]
     if card.link:

@@ -107,8 +107,13 @@ class WeComCrypto:
             raise MalformedError("echostr is not UTF-8") from None
 
     def open_envelope(self, body: bytes, signature: str | None, timestamp: str, nonce: str) -> dict[str, Any]:
-        """Verify and decrypt a POSTed `<xml><Encrypt>…</Encrypt></xml>`; returns the inner XML's fields."""
-        envelope = parse_xml(body)
+        """Verify and decrypt a POSTed `<xml><Encrypt>…</Encrypt></xml>`; returns the inner XML's fields.
+
+        The envelope is read before its signature can be checked (the signature covers Encrypt), so
+        that read refuses anything but the three tags WeCom sends, at the first other tag: no
+        unauthenticated work grows with the body beyond one linear scan.
+        """
+        envelope = parse_xml(body, ENVELOPE_TAGS)
         encrypt = envelope.get("Encrypt")
         if not isinstance(encrypt, str) or not encrypt:
             raise MalformedError("envelope has no Encrypt element")
@@ -139,15 +144,18 @@ def _unpad(plain: bytes) -> bytes:
 # so any entity declaration) can only appear there, so this refuses them before the parser runs.
 _PROLOG = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]{0,200}\?>\s*)?<[A-Za-z_]")
 MAX_DEPTH = 8
+# The callback envelope: `<xml>` holding exactly these, each at most once.
+ENVELOPE_TAGS = frozenset({"ToUserName", "Encrypt", "AgentID"})
 
 
-def parse_xml(data: bytes) -> dict[str, Any]:
-    """Parse WeCom's flat XML into {tag: text | nested dict}; refuses DOCTYPE/ENTITY and oddities."""
+def parse_xml(data: bytes, only: frozenset[str] | None = None) -> dict[str, Any]:
+    """Parse WeCom's flat XML into {tag: text | nested dict}; refuses DOCTYPE/ENTITY and oddities.
+    With `only`, the root's children must be among those tags, each once (the envelope)."""
     if not _PROLOG.match(data):
         if re.search(rb"<!(?:DOCTYPE|ENTITY)", data, re.IGNORECASE):
             raise UnsafeXmlError("XML with a DOCTYPE or entity declaration")
         raise MalformedError("not a WeCom XML document")
-    return _XmlReader().parse(data)
+    return _XmlReader(only).parse(data)
 
 
 class _XmlReader:
@@ -157,9 +165,10 @@ class _XmlReader:
     reference stops the parse (as defusedxml does) — no entity is ever expanded.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, only: frozenset[str] | None = None) -> None:
         self.stack: list[tuple[str, dict[str, Any], list[str]]] = []
         self.root: dict[str, Any] | None = None
+        self.only = only
 
     def parse(self, data: bytes) -> dict[str, Any]:
         parser = expat.ParserCreate()
@@ -174,6 +183,8 @@ class _XmlReader:
             parser.Parse(data, True)
         except expat.ExpatError as exc:
             raise MalformedError(f"XML: {exc}") from None
+        except (ValueError, LookupError) as exc:  # pyexpat: multi-byte encodings (GBK, Shift_JIS)
+            raise MalformedError(f"XML: {exc}") from None
         if self.root is None:
             raise MalformedError("empty XML document")
         return self.root
@@ -187,6 +198,13 @@ class _XmlReader:
     def _start(self, name: str, _attrs: dict[str, str]) -> None:
         if len(self.stack) >= MAX_DEPTH:
             raise MalformedError("XML nested too deeply")
+        if self.only is not None and len(self.stack) == 1:
+            if name not in self.only:
+                raise MalformedError(f"unexpected element {name[:40]!r} in the envelope")
+            if name in self.stack[0][1]:
+                raise MalformedError(f"element {name!r} repeated in the envelope")
+        if self.only is not None and len(self.stack) > 1:
+            raise MalformedError("nested element in the envelope")
         self.stack.append((name, {}, []))
 
     def _text(self, text: str) -> None:
@@ -200,8 +218,9 @@ class _XmlReader:
             self.root = children
             return
         parent = self.stack[-1][1]
-        if name in parent:
-            existing = parent[name]
-            parent[name] = (existing if isinstance(existing, list) else [existing]) + [value]
-        else:
+        if name not in parent:
             parent[name] = value
+        elif isinstance(parent[name], list):
+            parent[name].append(value)  # in place: rebuilding the list made repeated tags quadratic
+        else:
+            parent[name] = [parent[name], value]

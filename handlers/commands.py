@@ -126,10 +126,13 @@ def normalize(text: str) -> str:
 
 
 def parse_code(args: str, prefix: str, usage_hint: str) -> int:
-    """The number in `R12` / `12` (the prefix is optional, any case)."""
+    """The number in `R12` / `12` (the prefix is optional, any case). At most 9 digits: a longer number
+    is no code of ours, and would overflow the database's integer column."""
     match = re.fullmatch(rf"[{prefix}{prefix.lower()}]?\s*(\d+)", args.strip())
     if match is None:
         raise UsageError(f"请写上编号，例如「{usage_hint}」。")
+    if len(match.group(1).lstrip("0")) > 9:
+        raise UsageError(f"编号「{args.strip()[:20]}」太长，不是有效的编号。编号形如「{usage_hint}」。")
     return int(match.group(1))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Card, InboundMessage
+from handlers.names import typed_customer_name
 from handlers.timefmt import local_time
 from storage import audit, directory, risks
 from storage import customers as repo
@@ -37,9 +38,7 @@ def actor_name(user: User | None, msg: InboundMessage) -> str:
 
 @router.command("关联", "关联 <客户名>", "把当前会话关联到客户（不存在则新建，归你负责）")
 def link_customer(call: CommandCall) -> list[Card]:
-    name = call.args.strip()
-    if not name:
-        raise UsageError("请写上客户名。")
+    name = typed_customer_name(call.args)
     exact = repo.by_name(call.ctx.session, name)
     if exact is None:
         alike = repo.similar(call.ctx.session, name)
@@ -53,9 +52,7 @@ def link_customer(call: CommandCall) -> list[Card]:
 
 @router.command("新客户", "新客户 <客户名>", "确认新建客户（已有相似名称时使用）")
 def new_customer(call: CommandCall) -> list[Card]:
-    name = call.args.strip()
-    if not name:
-        raise UsageError("请写上客户名。")
+    name = typed_customer_name(call.args, "新客户 华为技术有限公司")
     if repo.by_name(call.ctx.session, name) is not None:
         return [call.reply("客户已存在", f"「{name}」已经存在，直接发送「关联 {name}」即可。")]
     customer = repo.create(call.ctx.session, name, call.user.id if call.user else None, call.ctx.now,

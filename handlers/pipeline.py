@@ -7,6 +7,8 @@ the inbound job inside one transaction per item; the cards they raise join that 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import replace
 
 from handlers import customers, outbox, registry
 from handlers.commands import CommandCall, router
@@ -36,6 +38,12 @@ def handle_event(ctx: Context, event: Event) -> None:
 def _cards_for(ctx: Context, msg: InboundMessage) -> list[Card]:
     user = None if msg.from_customer else directory.by_platform_id(ctx.session, msg.platform, msg.sender)
     typed_to_bot = msg.source in ("app", "robot") and not msg.from_customer
+    if _UNSTORABLE.search(msg.text):
+        if typed_to_bot:  # say so now, rather than fail in the database and retry for 15 minutes
+            return [Card(title="消息无法处理", lines=("消息里有无法保存的不可见控制字符（如 NUL）。",
+                                                 "请删除这些字符（可重新输入这段文字）后再发送。"),
+                         reply_to=msg.reply_address())]
+        msg = replace(msg, text=_UNSTORABLE.sub("", msg.text))  # a customer's words: keep the rest
     if typed_to_bot and user is None:
         log.info("%s message from unknown sender %r ignored", msg.platform, msg.sender)
         return [Card(title="你好", lines=("你还不在 salesbot 的通讯录中，暂时无法使用。请联系管理员把你加入。",),
@@ -50,6 +58,10 @@ def _cards_for(ctx: Context, msg: InboundMessage) -> list[Card]:
             return [Card(title="没有这个命令", lines=(f"你是不是想发：{meant.usage}", "发送「帮助」查看全部命令。"),
                          reply_to=msg.reply_address())]
     return _on_timeline(ctx, msg, user)
+
+
+# PostgreSQL text cannot hold NUL, and no database a lone surrogate (invalid UTF-16 escapes in JSON).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _on_timeline(ctx: Context, msg: InboundMessage, user: User | None) -> list[Card]:

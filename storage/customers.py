@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -13,6 +14,21 @@ from storage.common import insert_ignore
 from storage.models import Approval, Conversation, Customer, CustomerIdentity, Message, Todo
 from storage.states import ApprovalStatus, CustomerStatus, TodoStatus
 
+NAME_LENGTH = Customer.__table__.c.name.type.length  # type: ignore[attr-defined]
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normal_name(name: str) -> str:
+    """A customer name as stored and matched: NFKC, no zero-width or control characters, single spaces.
+
+    Otherwise 华\u200b为科技 is a second customer that displays exactly like 华为科技.
+    """
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(" " if ch.isspace() else ch for ch in text
+                   if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
 _SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|公司|科技|股份|[（）()\s·.\-])")
 
 
@@ -22,12 +38,13 @@ def name_key(name: str) -> str:
 
 
 def by_name(session: Session, name: str) -> Customer | None:
-    return session.scalars(select(Customer).where(Customer.name == name).order_by(Customer.id)).first()
+    stmt = select(Customer).where(Customer.name == normal_name(name)).order_by(Customer.id)
+    return session.scalars(stmt).first()
 
 
 def similar(session: Session, name: str, limit: int = 5) -> list[Customer]:
     """Customers whose reduced names equal, contain or are contained in this one's."""
-    key = name_key(name)
+    key = name_key(normal_name(name))
     if not key:
         return []
     rows = session.scalars(select(Customer).where(Customer.status != CustomerStatus.CLOSED).order_by(Customer.id))
@@ -44,6 +61,8 @@ def _alike(a: str, b: str) -> bool:
 
 
 def create(session: Session, name: str, owner_id: str | None, at: datetime, actor: str) -> Customer:
+    """A new customer; the name is normalised (and cut to the column: commands refuse longer ones first)."""
+    name = normal_name(name)[:NAME_LENGTH] or "未命名客户"
     customer = Customer(name=name, owner_id=owner_id, created_at=at, updated_at=at, last_activity_at=at,
                         stage="lead", status=CustomerStatus.ACTIVE, silence_level=0)
     session.add(customer)
@@ -71,11 +90,22 @@ def by_identity(session: Session, platform: str, external_id: str) -> Customer |
 
 def add_identity(session: Session, customer: Customer, platform: str, external_id: str,
                  display_name: str | None = None) -> None:
+    display_name = _fit(display_name, _DISPLAY_NAME_LENGTH)
     insert_ignore(
         session, CustomerIdentity,
         dict(customer_id=customer.id, platform=platform, external_id=external_id, display_name=display_name),
         ["platform", "external_id"],
     )
+
+
+# Group titles and contact names come from the platforms (a group's members can rename it at will):
+# cut to their columns and rid of NUL, which PostgreSQL text cannot hold, rather than fail the handler.
+_TITLE_LENGTH = Conversation.__table__.c.title.type.length  # type: ignore[attr-defined]
+_DISPLAY_NAME_LENGTH = CustomerIdentity.__table__.c.display_name.type.length  # type: ignore[attr-defined]
+
+
+def _fit(text: str | None, length: int) -> str | None:
+    return text.replace("\x00", "")[:length] if text else text
 
 
 def conversation(session: Session, platform: str, conversation_id: str) -> Conversation | None:
@@ -88,6 +118,7 @@ def conversation(session: Session, platform: str, conversation_id: str) -> Conve
 def link_conversation(session: Session, platform: str, conversation_id: str, customer: Customer, kind: str,
                       title: str | None, at: datetime, actor: str) -> Conversation:
     """Tie a platform conversation to a customer (re-linking is audited)."""
+    title = _fit(title, _TITLE_LENGTH)
     conv = conversation(session, platform, conversation_id)
     if conv is None:
         conv = Conversation(platform=platform, conversation_id=conversation_id, kind=kind, title=title,

@@ -371,3 +371,17 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime]
+
+
+class RobotSignature(Base):
+    """A DingTalk robot (timestamp, sign) header pair seen in HTTP mode and the one msgId it carried.
+
+    The sign covers only the timestamp, so without this a captured pair would sign any body for an
+    hour. The primary key makes two workers racing on the same pair agree on one msgId.
+    """
+
+    __tablename__ = "robot_signatures"
+    timestamp: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sign: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -26,6 +26,7 @@ from handlers.approvals.text import (
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Card
+from handlers.names import typed_customer_name
 from storage import approvals as repo
 from storage import audit
 from storage import customers as customer_repo
@@ -39,7 +40,8 @@ def split_submission(words: Sequence[str]) -> tuple[str, Decimal, str]:
         raise UsageError("请写上客户名和金额。")
     for i in range(1, len(words)):
         if looks_like_amount(words[i]):
-            return " ".join(words[:i]), parse_amount(words[i]), " ".join(words[i + 1:])
+            name = typed_customer_name(" ".join(words[:i]), "报价 华为技术有限公司 680000")
+            return name, parse_amount(words[i]), " ".join(words[i + 1:])
     if len(words) == 1:
         raise UsageError("请写上客户名。" if looks_like_amount(words[0]) else "请写上金额。")
     for word in words[1:]:

@@ -6,6 +6,7 @@ official vector decrypts with the same settings every other test uses.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -99,10 +100,18 @@ def signed_headers(at: datetime, secret: str = APP_SECRET) -> dict[str, str]:
     return {"timestamp": timestamp, "sign": robot_sign(timestamp, secret), "Content-Type": "application/json"}
 
 
+def robot_headers(payload: dict[str, Any] | bytes, at: datetime = NOW) -> dict[str, str]:
+    """Signed headers for one message sent at `at`: a (timestamp, sign) pair carries one msgId, so two
+    messages sent in the same test second get timestamps a few milliseconds apart, as on DingTalk."""
+    msg_id = payload.get("msgId", "") if isinstance(payload, dict) else payload
+    offset = int(hashlib.sha1(str(msg_id).encode()).hexdigest(), 16) % 997
+    return signed_headers(at + timedelta(milliseconds=offset))
+
+
 def post_robot(client: FlaskClient, payload: dict[str, Any] | bytes, at: datetime = NOW) -> Any:
-    """POST a really signed robot callback, as DingTalk would."""
+    """POST a really signed robot callback, as DingTalk would (a resend of a msgId carries its pair)."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
-    return client.post("/dingtalk/robot", data=body, headers=signed_headers(at))
+    return client.post("/dingtalk/robot", data=body, headers=robot_headers(payload, at))
 
 
 def pump(runtime: Runtime, channel: DingTalkChannel, at: datetime) -> DeliveryReport:

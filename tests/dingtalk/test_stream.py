@@ -100,3 +100,8 @@ def test_the_client_reconnects_when_the_gateway_asks(stream, gateway, fake_dingt
 def test_the_cli_offers_the_stream_command():
     args = build_parser().parse_args(["dingtalk-stream", "--no-worker", "--config", "x.toml"])
     assert args.no_worker and args.config == "x.toml" and args.func.__name__ == "cmd_stream"
+
+
+def test_an_id_too_long_to_store_is_refused_over_stream(stream, gateway, runtime):
+    assert gateway.push_callback(robot_payload("你好", "m" * 200))["code"] == 400
+    assert _count(runtime, InboundItem) == 0
