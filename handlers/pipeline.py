@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from handlers import customers, outbox
 from handlers.commands import CommandCall, router
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 # Called with each stored message whose words should be scanned (a customer's words, a rep's note).
 WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
 words_listeners: list[WordsListener] = []
+# Called with each message before its write transaction opens: slow pure work (keyword scanning) done
+# here keeps that transaction, and on SQLite the database's write lock, short.
+Preparer = Callable[[Any, InboundMessage], None]
+preparers: list[Preparer] = []
 
 # Modules that register commands, listeners and event handlers on import; every platform has them all.
 COMMAND_MODULES = ("handlers.customers", "handlers.todos", "handlers.risk", "handlers.approvals",
@@ -34,6 +39,15 @@ def load_command_modules() -> None:
     """Import the modules that register commands, listeners and event handlers (cached after the first)."""
     for name in COMMAND_MODULES:
         importlib.import_module(name)
+
+
+def prepare_message(settings: Any, msg: InboundMessage) -> None:
+    """Run the preparers over a message outside any transaction (their results are only a cache)."""
+    for prepare in preparers:
+        try:
+            prepare(settings, msg)
+        except Exception:
+            log.exception("preparing message %s failed; it is handled without", msg.msg_id)
 
 
 def handle_message(ctx: Context, msg: InboundMessage) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,6 +46,36 @@ def engine_for(settings: Settings) -> KeywordEngine:
     return _engine(settings.rules, settings.scan)
 
 
+_prescanned = threading.local()
+
+
+def prescan(settings: Settings, text: str) -> None:
+    """Scan `text` now, before the handler's write transaction opens (on SQLite that transaction holds
+    the database's write lock, and a long note would stall every webhook meanwhile); scan_words then
+    takes the result instead of scanning inside the transaction."""
+    _prescanned.entry = (text, engine_for(settings), _scan(settings, text))
+
+
+def scanned(settings: Settings, text: str) -> list[Hit]:
+    """The hits of `text`: the prescan's if it was this text under this engine, else scanned now."""
+    entry = getattr(_prescanned, "entry", None)
+    _prescanned.entry = None
+    if entry is not None and entry[0] == text and entry[1] is engine_for(settings):
+        return list(entry[2])
+    return _scan(settings, text)
+
+
+def _scan(settings: Settings, text: str) -> list[Hit]:
+    # stored whole, scanned up to [scan] max_chars: a pasted contract must not cost seconds
+    return engine_for(settings).scan(text[:settings.scan.max_chars])
+
+
+def warm_up(settings: Settings) -> None:
+    """Build the engine and load jieba's dictionary now (seconds), at start-up, not on the first message."""
+    words = [kw for rule in settings.rules for kw in rule.keywords[:1]]
+    engine_for(settings).scan("，".join(words) or "预热")
+
+
 @dataclass(frozen=True)
 class RuleHits:
     """The hits of one fired rule in one message."""
@@ -68,7 +99,7 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
     text = stored.text or ""
     if not text.strip():
         return []
-    hits = engine_for(ctx.settings).scan(text)
+    hits = scanned(ctx.settings, text)
     if hits and customer is not None:
         risks.lock_customer(ctx.session, customer.id)
     cards: list[Card] = []
@@ -364,3 +395,12 @@ def response_pack(ctx: Context, event: RiskEvent, customer: Customer | None) -> 
 
 if scan_words not in pipeline.words_listeners:
     pipeline.words_listeners.append(scan_words)
+
+
+def _prescan_message(settings: Settings, msg: InboundMessage) -> None:
+    if msg.text.strip():
+        prescan(settings, msg.text)
+
+
+if _prescan_message not in pipeline.preparers:
+    pipeline.preparers.append(_prescan_message)

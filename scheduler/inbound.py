@@ -13,7 +13,7 @@ from bot.config import Settings
 from handlers import outbox
 from handlers.context import Context
 from handlers.model import Card, InboundEvent, InboundMessage
-from handlers.pipeline import handle_event, handle_message, load_command_modules
+from handlers.pipeline import handle_event, handle_message, load_command_modules, prepare_message
 from storage.db import transaction
 from storage.models import InboundItem
 from storage.queues import claim_inbound
@@ -31,6 +31,8 @@ def process_inbound(factory: sessionmaker[Session], settings: Settings, now: dat
     done = 0
     for item_id, kind, payload, attempts in items:
         try:
+            if kind == "message":  # scan before the write transaction: it stays short however long the note
+                prepare_message(settings, InboundMessage.from_dict(payload))
             with transaction(factory) as session:
                 _handle(Context(session, settings, now), kind, payload)
                 if not _mark(session, item_id, worker, status="done", processed_at=now, error=None):
