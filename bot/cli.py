@@ -130,8 +130,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def start_worker(runtime: Runtime) -> tuple[object, object]:
     """Start the background scheduler for this process; returns (worker, scheduler)."""
+    from handlers.scanning import warm_up
     from scheduler.runner import Worker, start_background
 
+    warm_up(runtime.settings)  # jieba's dictionary loads now (seconds), not while the first message waits
     reload_config = _config_reloader(runtime)
     worker = Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(),
                     before_pump=reload_config)

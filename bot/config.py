@@ -444,11 +444,15 @@ def _check_manager_cycles(r: _Reader, users: list[UserConfig], labels: list[str]
 
 def _read_scan(r: _Reader, raw: Mapping[str, Any]) -> ScanConfig:
     t = r.table(raw, "scan")
-    r.unknown_keys(t, {"negations", "cooldown_hours"}, "scan.")
-    return ScanConfig(
+    r.unknown_keys(t, {"negations", "cooldown_hours", "max_chars"}, "scan.")
+    cfg = ScanConfig(
         negations=r.str_list(t, "negations", "scan."),
         cooldown_hours=r.number(t, "cooldown_hours", "scan.", 24),
+        max_chars=r.number(t, "max_chars", "scan.", ScanConfig.max_chars),
     )
+    if cfg.max_chars < 100:
+        r.problem("scan.max_chars", "不能小于 100（每条消息最多扫描的字数）")
+    return cfg
 
 
 _RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notify", "advice", "due_hours"}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from handlers import customers, outbox, registry
 from handlers.commands import CommandCall, router
@@ -24,6 +26,19 @@ log = logging.getLogger(__name__)
 
 # The listeners run over scanned words (handlers.registry lists them; tests may swap the list).
 words_listeners: list[registry.WordsListener] = list(registry.WORDS_LISTENERS)
+# Called with each message before its write transaction opens: slow pure work (keyword scanning) done
+# here keeps that transaction, and on SQLite the database's write lock, short.
+Preparer = Callable[[Any, InboundMessage], None]
+preparers: list[Preparer] = list(registry.PREPARERS)
+
+
+def prepare_message(settings: Any, msg: InboundMessage) -> None:
+    """Run the preparers over a message outside any transaction (their results are only a cache)."""
+    for prepare in preparers:
+        try:
+            prepare(settings, msg)
+        except Exception:
+            log.exception("preparing message %s failed; it is handled without", msg.msg_id)
 
 
 def handle_message(ctx: Context, msg: InboundMessage) -> None:

@@ -16,7 +16,7 @@ from handlers.commands import CommandCall, parse_code, router
 from handlers.context import Context
 from handlers.model import Button, Card, InboundMessage
 from handlers.orgchart import active_user, fallback_recipients, may_act_for, owner_of, resolve_recipients
-from handlers.scanning import RuleHits, engine_for, quote_words, spans_of
+from handlers.scanning import RuleHits, quote_words, scanned, spans_of
 from handlers.settings import BusinessSettings, RuleConfig
 from handlers.timefmt import local_time
 from storage import risks
@@ -35,7 +35,7 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
     text = stored.text or ""
     if not text.strip():
         return []
-    hits = engine_for(ctx.settings).scan(text)
+    hits = scanned(ctx.settings, text)
     if hits and customer is not None:
         risks.lock_customer(ctx.session, customer.id)
     cards: list[Card] = []

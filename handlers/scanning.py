@@ -4,11 +4,14 @@ and the customer's words quoted with the keywords marked. Shared by risks and to
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from handlers.keywords import Hit, KeywordEngine
+from handlers.model import InboundMessage
 from handlers.settings import BusinessSettings, RuleConfig, ScanConfig
 
 QUOTE_CHARS = 80  # longer words are cut to a window around the first marked keyword
@@ -22,6 +25,42 @@ def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
 def engine_for(settings: BusinessSettings) -> KeywordEngine:
     """The keyword engine for these settings; rebuilt only when the rules or [scan] change."""
     return _engine(settings.rules, settings.scan)
+
+
+_prescanned = threading.local()
+
+
+def prescan(settings: BusinessSettings, text: str) -> None:
+    """Scan `text` now, before the handler's write transaction opens (on SQLite that transaction holds
+    the database's write lock, and a long note would stall every webhook meanwhile); scan_words then
+    takes the result instead of scanning inside the transaction."""
+    _prescanned.entry = (text, engine_for(settings), _scan(settings, text))
+
+
+def prescan_message(settings: Any, msg: InboundMessage) -> None:
+    """The pipeline's preparer: prescan a message's words."""
+    if msg.text.strip():
+        prescan(settings, msg.text)
+
+
+def scanned(settings: BusinessSettings, text: str) -> list[Hit]:
+    """The hits of `text`: the prescan's if it was this text under this engine, else scanned now."""
+    entry = getattr(_prescanned, "entry", None)
+    _prescanned.entry = None
+    if entry is not None and entry[0] == text and entry[1] is engine_for(settings):
+        return list(entry[2])
+    return _scan(settings, text)
+
+
+def _scan(settings: BusinessSettings, text: str) -> list[Hit]:
+    # stored whole, scanned up to [scan] max_chars: a pasted contract must not cost seconds
+    return engine_for(settings).scan(text[:settings.scan.max_chars])
+
+
+def warm_up(settings: BusinessSettings) -> None:
+    """Build the engine and load jieba's dictionary now (seconds), at start-up, not on the first message."""
+    words = [kw for rule in settings.rules for kw in rule.keywords[:1]]
+    engine_for(settings).scan("，".join(words) or "预热")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class UserConfig:
 class ScanConfig:
     negations: tuple[str, ...] = ()
     cooldown_hours: int = 24
+    max_chars: int = 20000  # a message is stored whole but scanned up to this many characters
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from handlers import outbox
 from handlers.context import Context
 from handlers.events import stored_event
 from handlers.model import Card, InboundMessage
-from handlers.pipeline import handle_event, handle_message
+from handlers.pipeline import handle_event, handle_message, prepare_message
 from scheduler.settings import WorkerSettings
 from storage.db import transaction
 from storage.models import InboundItem
@@ -32,6 +32,8 @@ def process_inbound(factory: sessionmaker[Session], settings: WorkerSettings, no
     done = 0
     for item_id, kind, payload, attempts in items:
         try:
+            if kind == "message":  # scan before the write transaction: it stays short however long the note
+                prepare_message(settings, InboundMessage.from_dict(payload))
             with transaction(factory) as session:
                 _handle(Context(session, settings, now), kind, payload)
                 if not _mark(session, item_id, worker, status=InboundStatus.DONE, processed_at=now, error=None):

@@ -77,6 +77,10 @@ def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta
 
 # ---------------------------------------------------------------------------------------------- outbox
 
+# The outbox's conditional UPDATEs run in short sessions that hold no outbox objects to refresh: skip
+# the ORM's in-Python evaluation of each WHERE clause (a third of a pump's CPU with a backlog).
+NO_SYNC = {"synchronize_session": False}
+
 
 def add_outbox(session: Session, values: dict[str, Any]) -> bool:
     """Queue one card for one recipient; a repeated dedupe_key adds nothing (False)."""
@@ -102,7 +106,8 @@ def merge_into_outbox(session: Session, item_id: int, card: dict[str, Any], coll
         update(OutboxItem)
         .where(OutboxItem.id == item_id, OutboxItem.status == "pending", OutboxItem.attempts == 0,
                OutboxItem.claimed_by.is_(None))
-        .values(card=card, collapsed=collapsed)
+        .values(card=card, collapsed=collapsed),
+        execution_options=NO_SYNC,
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -115,7 +120,8 @@ def defer_target(session: Session, channel: str, target: str, until: datetime, w
         .where(OutboxItem.channel == channel, OutboxItem.target == target, OutboxItem.status == "pending",
                (OutboxItem.claimed_by.is_(None) & (OutboxItem.next_attempt_at < until))
                | (OutboxItem.claimed_by == worker))
-        .values(next_attempt_at=until, claimed_by=None, claimed_until=None)
+        .values(next_attempt_at=until, claimed_by=None, claimed_until=None),
+        execution_options=NO_SYNC,
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -136,7 +142,8 @@ def claim_outbox(session: Session, now: datetime, worker: str, lease: timedelta,
         update(OutboxItem)
         .where(OutboxItem.id.in_(ids), OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
         .values(next_attempt_at=now + lease, claimed_by=worker, claimed_until=now + lease)
-        .returning(OutboxItem.id)
+        .returning(OutboxItem.id),
+        execution_options=NO_SYNC,
     ))
     claimed = [item_id for item_id in ids if item_id in got]
     order = {item_id: n for n, item_id in enumerate(claimed)}
@@ -149,7 +156,8 @@ def renew_outbox_claim(session: Session, item_id: int, worker: str, until: datet
     result = session.execute(
         update(OutboxItem)
         .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
-        .values(next_attempt_at=until, claimed_until=until)
+        .values(next_attempt_at=until, claimed_until=until),
+        execution_options=NO_SYNC,
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -159,7 +167,8 @@ def finish_outbox(session: Session, item_id: int, worker: str, values: dict[str,
     result = session.execute(
         update(OutboxItem)
         .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
-        .values(claimed_by=None, claimed_until=None, **values)
+        .values(claimed_by=None, claimed_until=None, **values),
+        execution_options=NO_SYNC,
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
