@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,12 @@ class UserConfig:
 class ScanConfig:
     negations: tuple[str, ...] = ()
     cooldown_hours: int = 24
+    # Keyword reading word lists (issue 15); a config without them takes the packaged defaults.
+    compound_negations: tuple[str, ...] = ()
+    after_negations: tuple[str, ...] = ()
+    neutral_words: tuple[str, ...] = ()
+    extra_words: tuple[str, ...] = ()
+    senses: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class RuleConfig:
     notify: tuple[str, ...] = ()
     advice: str = ""
     due_hours: int = 24
+    senses: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -470,16 +478,50 @@ def _check_manager_cycles(r: _Reader, users: list[UserConfig]) -> None:
             current = managers[current]
 
 
+_SCAN_WORD_LISTS = ("compound_negations", "after_negations", "neutral_words", "extra_words")
+
+
 def _read_scan(r: _Reader, raw: Mapping[str, Any]) -> ScanConfig:
     t = r.table(raw, "scan")
-    r.unknown_keys(t, {"negations", "cooldown_hours"}, "scan.")
+    r.unknown_keys(t, {"negations", "cooldown_hours", *_SCAN_WORD_LISTS, "senses"}, "scan.")
+    defaults = _default_scan_table()
+    lists = {key: r.str_list(t if key in t else defaults, key, "scan.") for key in _SCAN_WORD_LISTS}
     return ScanConfig(
         negations=r.str_list(t, "negations", "scan."),
         cooldown_hours=r.number(t, "cooldown_hours", "scan.", 24),
+        senses=_read_senses(r, t if "senses" in t else defaults, "scan."),
+        **lists,
     )
 
 
-_RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notify", "advice", "due_hours"}
+@lru_cache(maxsize=1)
+def _default_scan_table() -> Mapping[str, Any]:
+    """The packaged `[scan]` table: defaults for the keyword reading word lists a config leaves out."""
+    table = tomllib.loads(default_config_text()).get("scan", {})
+    return table if isinstance(table, Mapping) else {}
+
+
+def _read_senses(r: _Reader, t: Mapping[str, Any], p: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`senses = { 关键词 = ["线索词", …] }`: words showing the keyword is used in another sense."""
+    value = t.get("senses", {})
+    if not isinstance(value, Mapping):
+        r.problem(f"{p}senses", "应当是一个表：关键词 = [\"线索词\", …]")
+        return ()
+    senses = []
+    for keyword, cues in value.items():
+        if not keyword.strip():
+            r.problem(f"{p}senses", "关键词不能为空")
+            continue
+        if isinstance(cues, str):
+            cues = [cues]
+        if not isinstance(cues, list) or not all(isinstance(c, str) and c.strip() for c in cues):
+            r.problem(f"{p}senses.{keyword}", "应当是非空字符串的列表，例如 [\"比赛\", \"球队\"]")
+            continue
+        senses.append((keyword, tuple(cues)))
+    return tuple(senses)
+
+
+_RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notify", "advice", "due_hours", "senses"}
 
 
 def _read_rules(r: _Reader, raw: Mapping[str, Any]) -> tuple[RuleConfig, ...]:
@@ -534,6 +576,7 @@ def _read_rule(r: _Reader, t: Mapping[str, Any], p: str) -> RuleConfig | None:
         notify=notify,
         advice=r.str_(t, "advice", p),
         due_hours=r.number(t, "due_hours", p, 24),
+        senses=_read_senses(r, t, p),
     )
 
 

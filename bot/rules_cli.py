@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.cli import settings_of
-from handlers.keywords import rules_test_report
+from handlers.keywords import explain_lines, rules_test_report
 from handlers.risk import engine_for
 
 MakeSub = Callable[..., argparse.ArgumentParser]
@@ -22,13 +22,21 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
     p = make_sub(actions, "test", "print, for each line of FILE, the rules that fire (one JSON object a line)",
                  cmd_rules_test)
     p.add_argument("file", metavar="FILE", help="one customer message per line (UTF-8; - for stdin)")
+    p.add_argument("--explain", action="store_true",
+                   help="instead of JSON, say in Chinese for each line which keyword, negation or cue decided and why")
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
     lines = read_lines(args.file)
     if lines is None:
         return 1
-    engine = engine_for(settings_of(args))
+    settings = settings_of(args)
+    engine = engine_for(settings)
+    if args.explain:
+        labels = {rule.name: rule.label for rule in settings.rules}
+        for text in explain_lines(engine, lines, labels):
+            print(text)
+        return 0
     for result in rules_test_report(engine, lines):
         print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -19,7 +19,7 @@ from handlers import customers as customer_handlers
 from handlers import pipeline
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
-from handlers.keywords import Hit, KeywordEngine
+from handlers.keywords import Hit, KeywordEngine, ScanWords
 from handlers.model import Button, Card, InboundMessage
 from handlers.timefmt import local_time
 from storage import directory, risks
@@ -37,7 +37,13 @@ MANAGER_CHAIN_LIMIT = 10  # guards the walk up the management chain
 
 @lru_cache(maxsize=4)
 def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
-    return KeywordEngine(rules, scan.negations)
+    return KeywordEngine(rules, scan.negations, reading_words(scan))
+
+
+def reading_words(scan: ScanConfig) -> ScanWords:
+    """The `[scan]` word lists the engine reads mentions with."""
+    return ScanWords(scan.compound_negations, scan.after_negations, scan.neutral_words, scan.extra_words,
+                     scan.senses)
 
 
 def engine_for(settings: Settings) -> KeywordEngine:

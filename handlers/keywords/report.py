@@ -1,0 +1,39 @@
+"""`salesbot rules test` output: one JSON object a line, or (--explain) a Chinese reading of each line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from handlers.keywords.engine import KeywordEngine
+
+
+def rules_test_report(engine: KeywordEngine, lines: Iterable[str]) -> Iterator[dict[str, object]]:
+    """Yield {"text", "rules", "hits"} for each input line, in order (trailing newline removed)."""
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        hits = engine.scan(line)
+        yield {
+            "text": line,
+            "rules": sorted({h.rule for h in hits}),
+            "hits": [{"rule": h.rule, "keyword": h.keyword, "start": h.start, "end": h.end} for h in hits],
+        }
+
+
+def explain_lines(engine: KeywordEngine, lines: Iterable[str], labels: Mapping[str, str]) -> Iterator[str]:
+    """Yield, for each line, the line and one indented Chinese sentence per keyword occurrence and rule."""
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        fired = {(h.rule, h.start) for h in engine.scan(line)}
+        readings = engine.explain(line)
+        rules = sorted({r for r, _ in fired})
+        verdict = "触发：" + "、".join(f"{labels.get(r, r)}（{r}）" for r in rules) if rules else "不触发任何规则"
+        yield f"「{line}」 → {verdict}"
+        if not readings:
+            yield "  没有出现任何关键词"
+        for r in readings:
+            label = f"{labels.get(r.rule, r.rule)}（{r.rule}）"
+            mark = "✔" if r.fired and (r.rule, r.start) in fired else "✘"
+            reason = r.reason
+            if r.fired and (r.rule, r.start) not in fired:
+                reason = "已被同一规则更长的关键词覆盖，不重复计"
+            yield f"  {mark} 第{r.start + 1}字「{r.keyword}」· {label}：{reason}"
