@@ -126,6 +126,12 @@ class ScanConfig:
     neutral_words: tuple[str, ...] = ()
     extra_words: tuple[str, ...] = ()
     senses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Risk follow-up (issue 15): remind the owner to close (结案) an open risk after each of these
+    # hours; the daily digest hour and the weekly rules report (weekday 1 = Monday), China time.
+    close_remind_hours: tuple[int, ...] = (72, 168)
+    digest_hour: int = 18
+    report_weekday: int = 1
+    report_hour: int = 9
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ class RuleConfig:
     advice: str = ""
     due_hours: int = 24
     senses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    notify_mode: str = "each"  # each: a card per message; daily: one digest card per owner a day (risks)
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -483,15 +490,37 @@ _SCAN_WORD_LISTS = ("compound_negations", "after_negations", "neutral_words", "e
 
 def _read_scan(r: _Reader, raw: Mapping[str, Any]) -> ScanConfig:
     t = r.table(raw, "scan")
-    r.unknown_keys(t, {"negations", "cooldown_hours", *_SCAN_WORD_LISTS, "senses"}, "scan.")
+    r.unknown_keys(t, {"negations", "cooldown_hours", *_SCAN_WORD_LISTS, "senses", *_SCAN_FOLLOW_UP}, "scan.")
     defaults = _default_scan_table()
-    lists = {key: r.str_list(t if key in t else defaults, key, "scan.") for key in _SCAN_WORD_LISTS}
+    lists: dict[str, Any] = {key: r.str_list(t if key in t else defaults, key, "scan.") for key in _SCAN_WORD_LISTS}
     return ScanConfig(
         negations=r.str_list(t, "negations", "scan."),
         cooldown_hours=r.number(t, "cooldown_hours", "scan.", 24),
         senses=_read_senses(r, t if "senses" in t else defaults, "scan."),
         **lists,
+        **_read_scan_follow_up(r, t),
     )
+
+
+_SCAN_FOLLOW_UP = ("close_remind_hours", "digest_hour", "report_weekday", "report_hour")
+
+
+def _read_scan_follow_up(r: _Reader, t: Mapping[str, Any]) -> dict[str, Any]:
+    d = ScanConfig()
+    hours = t.get("close_remind_hours", list(d.close_remind_hours))
+    if not isinstance(hours, list) or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hours):
+        r.problem("scan.close_remind_hours", "应当是正整数（小时）的列表，例如 [72, 168]；写 [] 表示不提醒")
+        hours = list(d.close_remind_hours)
+    values: dict[str, Any] = {"close_remind_hours": tuple(sorted(set(hours)))}
+    for key, low, high, what in (("digest_hour", 0, 23, "0 到 23 之间的整点（北京时间）"),
+                                 ("report_hour", 0, 23, "0 到 23 之间的整点（北京时间）"),
+                                 ("report_weekday", 1, 7, "1 到 7 之间（1 = 星期一）")):
+        value = t.get(key, getattr(d, key))
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            r.problem(f"scan.{key}", f"应当是{what}，现在是 {value!r}")
+            value = getattr(d, key)
+        values[key] = value
+    return values
 
 
 @lru_cache(maxsize=1)
@@ -521,7 +550,9 @@ def _read_senses(r: _Reader, t: Mapping[str, Any], p: str) -> tuple[tuple[str, t
     return tuple(senses)
 
 
-_RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notify", "advice", "due_hours", "senses"}
+_RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notify", "advice", "due_hours", "senses",
+              "notify_mode"}
+NOTIFY_MODES = ("each", "daily")
 
 
 def _read_rules(r: _Reader, raw: Mapping[str, Any]) -> tuple[RuleConfig, ...]:
@@ -577,7 +608,16 @@ def _read_rule(r: _Reader, t: Mapping[str, Any], p: str) -> RuleConfig | None:
         advice=r.str_(t, "advice", p),
         due_hours=r.number(t, "due_hours", p, 24),
         senses=_read_senses(r, t, p),
+        notify_mode=_read_notify_mode(r, t, p),
     )
+
+
+def _read_notify_mode(r: _Reader, t: Mapping[str, Any], p: str) -> str:
+    mode = r.str_(t, "notify_mode", p, "each")
+    if mode not in NOTIFY_MODES:
+        r.problem(f"{p}notify_mode", f"应当是 \"each\"（每条消息发卡片）或 \"daily\"（每天汇总一张），现在是 {mode!r}")
+        return "each"
+    return mode
 
 
 def _read_approvals(r: _Reader, raw: Mapping[str, Any], users: tuple[UserConfig, ...]) -> tuple[ApprovalConfig, ...]:

@@ -1,4 +1,5 @@
-"""`salesbot rules test FILE`: show which keyword rules fire on sample messages, before deploying them."""
+"""`salesbot rules test FILE`: show which keyword rules fire on sample messages, before deploying them.
+`salesbot rules report`: how the readers of risk cards voted, and what to change in the rules."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
     p.add_argument("file", metavar="FILE", help="one customer message per line (UTF-8; - for stdin)")
     p.add_argument("--explain", action="store_true",
                    help="instead of JSON, say in Chinese for each line which keyword, negation or cue decided and why")
+    r = make_sub(actions, "report", "precision per rule from the 有用/误报 votes, the keywords with most false "
+                 "alarms and a suggested sense cue for each (in Chinese)", cmd_rules_report)
+    r.add_argument("--days", type=int, default=0, help="only votes of the last N days (default: all)")
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
@@ -61,3 +65,25 @@ def _why(exc: OSError | UnicodeDecodeError) -> str:
     if isinstance(exc, IsADirectoryError):
         return "is a directory, expected a text file with one message per line"
     return f"cannot be read: {exc.strerror or exc}"
+
+
+def cmd_rules_report(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from bot.runtime import open_runtime
+    from handlers.context import Context
+    from handlers.risk_feedback import rules_report
+    from storage.common import utcnow
+
+    settings = settings_of(args)
+    now = utcnow()
+    since = now - timedelta(days=args.days) if args.days > 0 else None
+    runtime = open_runtime(settings, with_channels=False)
+    try:
+        with runtime.factory() as session:
+            report = rules_report(Context(session, settings, now), since)
+    finally:
+        runtime.engine.dispose()
+    for line in report.lines():
+        print(line)
+    return 0

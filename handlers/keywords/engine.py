@@ -259,6 +259,19 @@ class KeywordEngine:
                     readings.append(Reading(rule.name, kw, s, s + len(kw), v.fired, v.reason, v.word))
         return sorted(readings, key=lambda r: (r.start, r.rule, r.end))
 
+    def neighbours(self, text: str, keyword: str) -> list[tuple[str, int]]:
+        """The other words of each clause mentioning `keyword`, with their distance in tokens to it."""
+        found: list[tuple[str, int]] = []
+        if not keyword or keyword not in text:
+            return found
+        for clause, cs, ce in self._reference_clauses(text):
+            occurrences = [(keyword, m.start()) for m in re.finditer(re.escape(keyword), text[cs:ce])]
+            mentions = self._mentions(clause, [(kw, cs + s) for kw, s in occurrences])
+            for _kw, _s, first, last in mentions:
+                found += [(w, first - i if i < first else i - last) for i, w in enumerate(clause.words)
+                          if i < first or i > last]
+        return found
+
     # ------------------------------------------------------------------------------- reading
 
     def _read_hits(self, clause: Clause, mentions: list[_Mention], following: Any) -> list[Hit]:

@@ -33,9 +33,14 @@ def test_the_admins_cues_replace_the_defaults_and_a_rule_adds_its_own(write_conf
         ('[scan]\nsenses = ["比赛"]\n', "scan.senses", "应当是一个表"),
         ('[scan.senses]\n"对手" = [1]\n', "scan.senses.对手", "应当是非空字符串的列表"),
         ('[scan]\nafter_negations = "算了"\nneutral_words = [""]\n', "scan.neutral_words", "non-empty strings"),
+        ('[scan]\nclose_remind_hours = [72, "soon"]\n', "scan.close_remind_hours", "应当是正整数（小时）的列表"),
+        ('[scan]\ndigest_hour = 24\n', "scan.digest_hour", "应当是0 到 23 之间的整点"),
+        ('[scan]\nreport_weekday = 0\n', "scan.report_weekday", "1 = 星期一"),
+        ('', "rules[0].notify_mode", "应当是 \"each\"（每条消息发卡片）或 \"daily\""),
     ],
 )
 def test_a_bad_word_list_is_refused_naming_the_key(write_config, toml, key, message):
+    rule = RULE + ('notify_mode = "weekly"\n' if key.endswith("notify_mode") else "")
     with pytest.raises(ConfigError) as err:
-        load_settings(write_config(toml + RULE, rules=False), environ={})
+        load_settings(write_config(toml + rule, rules=False), environ={})
     assert any(p.key == key and message in p.message for p in err.value.problems), err.value.problems
