@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.cli import settings_of
-from handlers.keywords import explain_lines, rules_test_report
+from handlers.keywords import explain_lines, rules_test_json
 from handlers.risk import engine_for
 
 MakeSub = Callable[..., argparse.ArgumentParser]
@@ -41,9 +40,19 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         for text in explain_lines(engine, lines, labels):
             print(text)
         return 0
-    for result in rules_test_report(engine, lines):
-        print(json.dumps(result, ensure_ascii=False))
+    out = sys.stdout
+    chunk: list[str] = []
+    for text in rules_test_json(engine, lines):
+        chunk.append(text)
+        if len(chunk) >= OUTPUT_CHUNK:
+            out.write("\n".join(chunk) + "\n")
+            chunk.clear()
+    if chunk:
+        out.write("\n".join(chunk) + "\n")
     return 0
+
+
+OUTPUT_CHUNK = 512  # lines written at once: one write per line costs more than the scan
 
 
 def read_lines(name: str) -> list[str] | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from handlers.keywords.engine import Hit, KeywordEngine, Reading, RuleLike, reference_scan
 from handlers.keywords.lexicon import ScanWords
-from handlers.keywords.report import explain_lines, rules_test_report
+from handlers.keywords.report import explain_lines, rules_test_json, rules_test_report
 
 __all__ = [
     "Hit", "KeywordEngine", "Reading", "RuleLike", "ScanWords", "explain_lines", "reference_scan",
-    "rules_test_report",
+    "rules_test_json", "rules_test_report",
 ]

@@ -116,13 +116,15 @@ class _Lexicon:
     """The engine's jieba tokenizer and what is derived from it, built on first use."""
 
     def __init__(self, words: tuple[str, ...], keywords: Iterable[str]) -> None:
-        self.tok, self.max_word_len = lexicon.tokenizer_for(words)
-        self.freq: dict[str, int] = self.tok.FREQ
+        self.tok = lexicon.tokenizer_for(words)
+        self.max_word_len = self.tok.max_word_len
+        self.freq: dict[str, int] = self.tok.freq
+        self.ensure = self.tok.ensure
         self.solid = frozenset(kw for kw in keywords if self._is_solid(kw))
 
     def _is_solid(self, kw: str) -> bool:
         """True if jieba always keeps `kw` as one token once nothing crosses its edges."""
-        return len(kw) > 1 and CJK_WORD_RE.fullmatch(kw) is not None and self.tok.lcut(kw, HMM=False) == [kw]
+        return len(kw) > 1 and CJK_WORD_RE.fullmatch(kw) is not None and self.tok.lcut(kw) == [kw]
 
 
 class KeywordEngine:
@@ -202,6 +204,7 @@ class KeywordEngine:
         found = self._occurrences(text, cs, ce)
         if not found:
             return []
+        self.lex.ensure(text[cs:ce])  # the dictionary parts the word tests below look up
         # Reading matters only if the clause holds a negation, cue or exclude phrase, or the next
         # clause a dismissal; otherwise every whole-word mention fires.
         needs = self._needs_reading
@@ -291,7 +294,7 @@ class KeywordEngine:
         return Clause(tokens[0], tokens[1], text[cs:ce], text[ce] if ce < len(text) else "")
 
     def _reference_clauses(self, text: str) -> list[tuple[Clause, int, int]]:
-        words = self.lex.tok.lcut(text, HMM=False)
+        words = self.lex.tok.lcut(text)
         clauses = []
         clause_words: list[str] = []
         clause_starts: list[int] = []
@@ -331,7 +334,7 @@ class KeywordEngine:
 
     def _segment_uncached(self, piece: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
         """Segment `piece` with jieba and store its tokens; the bounded cache is emptied when full."""
-        words = tuple(self.lex.tok.lcut(piece, HMM=False))
+        words = tuple(self.lex.tok.lcut(piece))
         offsets = []
         pos = 0
         for word in words:

@@ -203,7 +203,7 @@ def test_engines_with_different_rules_coexist() -> None:
 
 
 def test_rebuild_is_cheap_and_base_dictionary_is_shared(engine: KeywordEngine) -> None:
-    assert lexicon.base_tokenizer() is lexicon.base_tokenizer()
+    assert lexicon.dictionary_parts() is lexicon.dictionary_parts()
     t0 = time.perf_counter()
     rebuilt = KeywordEngine([*RULES, Rule("warranty", "todo", ("延保", "质保期"))], NEGATIONS, WORDS)
     elapsed = time.perf_counter() - t0
@@ -277,3 +277,24 @@ def test_segment_cache_is_bounded_and_changes_no_hit(monkeypatch: pytest.MonkeyP
     assert len(engine._segments) <= 3
     assert [engine.scan(line) for line in lines] == expected  # again, from whatever is cached
     assert engine.scan("友商报的价比你们低") == engine.scan("友商报的价比你们低") == [Hit("competitor", "友商", 0, 2)]
+
+
+def test_a_fresh_process_scans_a_line_without_loading_the_whole_dictionary(tmp_path: Path) -> None:
+    """Start-up of `rules test`: once the partitioned dictionary cache exists, a new process loads the
+    parts of the characters it meets, never jieba's 500 000-word dictionary."""
+    import subprocess
+    import sys
+
+    lexicon.dictionary_parts()  # makes sure the cache file exists
+    script = (
+        "import time\n"
+        "from handlers.keywords import KeywordEngine, lexicon\n"
+        "from tests.handlers.test_keywords import RULES, NEGATIONS, WORDS\n"
+        "t = time.process_time()\n"
+        "hits = KeywordEngine(RULES, NEGATIONS, WORDS).rules_fired('友商便宜，样品不用寄了')\n"
+        "print(hits, lexicon._base is None, time.process_time() - t)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out[:3] == ["['competitor',", "'price_cut']", "True"]
+    assert float(out[-1]) < 1.5, out  # CPU seconds; loading the full dictionary alone costs about that
