@@ -22,7 +22,10 @@ CONDITION_OPENERS = frozenset(
 CONDITION_CLOSERS = frozenset({"就", "的话", "否则", "不然", "那么"})
 # A clause after a negated mention that opens with or holds one of these makes the negation a
 # condition across the comma (没有折扣，我们就不续了).
-CONSEQUENCE_MARKERS = frozenset({"就", "才", "那就", "否则", "不然", "那么", "只能", "只好", "只有"})
+CONSEQUENCE_MARKERS = frozenset({"就", "才", "那就", "否则", "不然", "那么", "只能", "只好", "只有", "没法", "无法", "很难"})
+# "没 + 看过/用过…" after a keyword: the customer never dealt with it (友商的方案我们没看过).
+EXPERIENCE_NEGATIONS = frozenset({"没", "没有", "从没", "从来没", "从未", "未曾"})
+EXPERIENCE_SUFFIX = "过"
 # 就 followed by one of these is "that's it", not a consequence (暂时没有考虑别家，就这样吧).
 NOT_CONSEQUENCE_AFTER = frozenset({"这样", "这么", "好", "行", "可以", "先", "算了"})
 # "再不降价…": 再 right before the negation makes it conditional.
@@ -86,7 +89,8 @@ class Reader:
         neutral: frozenset[str],
         senses: dict[str, tuple[str, ...]],
     ) -> None:
-        self.forward = forward
+        # A dismissal that starts with a negation also negates what follows (没打算 / 没考虑过 + 解约).
+        self.forward = forward | {p for p in backward if any(p.startswith(f) for f in forward)}
         self.backward = backward
         self.neutral = neutral
         self.senses = senses
@@ -121,8 +125,10 @@ class Reader:
                 continue
             phrase, last = match
             if phrase not in self.neutral and not _is_a_not_a(clause.text, starts[i] - base):
+                experienced = (phrase in EXPERIENCE_NEGATIONS and last + 1 < len(words)
+                               and words[last + 1].endswith(EXPERIENCE_SUFFIX))
                 found.append(
-                    Negation(i, last, phrase, phrase in self.forward, phrase in self.backward,
+                    Negation(i, last, phrase, phrase in self.forward, phrase in self.backward or experienced,
                              _is_conditional(words, i, last))
                 )
             i = last + 1
@@ -154,15 +160,19 @@ class Reader:
         conditions = _condition_spans(clause.words, [n.first for n in negs if n.conditional]
                                       + [i for i, w in enumerate(clause.words) if w in CONDITION_OPENERS])
         kept = ""
+        # a clause that is a condition (如果…, or a conditional negation) is not dismissed by its consequence
+        in_condition = any(w in CONDITION_OPENERS for w in clause.words)
         for n in reversed(negs):  # the nearest negation before the mention decides
             if not (n.forward and n.last < first and first - n.last - 1 <= MAX_NEGATION_GAP):
                 continue
             if n.conditional:
                 kept = f"「{n.phrase}」在条件里（…就/的话），客户是在要求，仍触发"
+                in_condition = True
             elif clause.is_question:
                 kept = f"「{n.phrase}」在问句里，是在问有没有、要这个东西，仍触发"
             elif self._consequence_follows(following()):
                 kept = f"「{n.phrase}」是条件，下一小句说了后果（就…），客户是在要求，仍触发"
+                in_condition = True
             else:
                 return Verdict(False, f"被前面的否定词「{n.phrase}」否定，不触发", n.phrase)
             break
@@ -174,7 +184,7 @@ class Reader:
                 continue
             return Verdict(False, f"后面的「{n.phrase}」表示不要了，不触发", n.phrase)
         nxt = following() if self.backward else None
-        if nxt is not None and not clause.is_question:
+        if nxt is not None and not clause.is_question and not in_condition:
             dismissal = self._leading_dismissal(nxt)
             if dismissal is not None:
                 return Verdict(False, f"下一小句的「{dismissal}」表示不要了，不触发", dismissal)

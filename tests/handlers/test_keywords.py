@@ -138,6 +138,12 @@ CLAUSES = [
     ("不管怎样都得降价", ["price_cut"]),
     ("不是不想换供应商", ["churn"]),
     ("非降价不可", ["price_cut"]),
+    ("竞品的方案我们没看过", []),  # 没 + …过: never dealt with it
+    ("样品我们从没用过", []),
+    ("我们没打算解约", []),  # a dismissal starting with a negation also negates forwards
+    ("要是没有折扣，我们就不考虑了", ["price_cut"]),  # a consequence does not dismiss its condition
+    ("不给账期，这单没法做", ["payment_terms"]),
+    ("样品麻烦寄一下，不用太多", ["sample"]),  # 不用太… is about the amount
 ]
 SENSES = [
     ("产品效果不能打折扣", []),  # cue words from [scan.senses]
