@@ -1,6 +1,7 @@
 """Keyword engine: which rules a customer's message fires, and why.
 
-- engine:  KeywordEngine (whole-word mentions, fast path == reference path)
+- engine:  KeywordEngine: scan (fast path == reference path), explain, clause hit cache
+- mentions: whole-word mentions from jieba's tokens, segmenting as little as possible
 - reading: how a mention is read in its sentence (negations, conditions, questions, other senses)
 - lexicon: jieba's dictionary, loaded lazily, and the admin's word lists (ScanWords)
 - report:  `salesbot rules test` output, JSON and the Chinese --explain text

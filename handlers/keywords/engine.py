@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from handlers.keywords import lexicon
-from handlers.keywords.lexicon import CJK_WORD_RE, HAN_WORD_RE, ScanWords, clean
+from handlers.keywords.lexicon import HAN_WORD_RE, ScanWords, clean
+from handlers.keywords.mentions import Lexicon, Mention, MentionFinder, clause_of
 from handlers.keywords.reading import CONSEQUENCE_MARKERS, Clause, Reader, Verdict
 
 __all__ = ["Hit", "KeywordEngine", "Reading", "RuleLike", "reference_scan"]
 
 # Characters that end a clause. ASCII "." is not one: in chat it is mostly a decimal point (3.5折).
 CLAUSE_DELIMITERS = "，。！？；,!?;…～~ \t\r\n\u3000"
-# Distinct stretches whose jieba tokens an engine keeps (each entry is a few hundred bytes).
-SEGMENT_CACHE_SIZE = 4096
+# Distinct clauses whose hits an engine keeps.
+CLAUSE_CACHE_SIZE = 4096
 
 _DELIMS = frozenset(CLAUSE_DELIMITERS)
 _CLAUSE_RE = re.compile("[^" + re.escape(CLAUSE_DELIMITERS) + "]+")
@@ -81,10 +81,6 @@ class _Rule:
     senses: dict[str, tuple[str, ...]]
 
 
-# A segmented stretch: token words and their start offsets in the text.
-_Tokens = tuple[Sequence[str], list[int]]
-# A keyword mention: keyword, start offset, index of its first and last token.
-_Mention = tuple[str, int, int, int]
 
 
 def _senses_of(raw: Any) -> dict[str, tuple[str, ...]]:
@@ -110,21 +106,6 @@ def _alternation(words: Iterable[str]) -> re.Pattern[str] | None:
     """Regex alternation of literal words, longest first (None if there are none)."""
     ordered = sorted(set(words), key=lambda w: (-len(w), w))
     return re.compile("|".join(re.escape(w) for w in ordered)) if ordered else None
-
-
-class _Lexicon:
-    """The engine's jieba tokenizer and what is derived from it, built on first use."""
-
-    def __init__(self, words: tuple[str, ...], keywords: Iterable[str]) -> None:
-        self.tok = lexicon.tokenizer_for(words)
-        self.max_word_len = self.tok.max_word_len
-        self.freq: dict[str, int] = self.tok.freq
-        self.ensure = self.tok.ensure
-        self.solid = frozenset(kw for kw in keywords if self._is_solid(kw))
-
-    def _is_solid(self, kw: str) -> bool:
-        """True if jieba always keeps `kw` as one token once nothing crosses its edges."""
-        return len(kw) > 1 and CJK_WORD_RE.fullmatch(kw) is not None and self.tok.lcut(kw) == [kw]
 
 
 class KeywordEngine:
@@ -161,15 +142,12 @@ class KeywordEngine:
         self._next_matters = re.compile(  # what the reading looks for in the next clause
             "|".join(p.pattern for p in (self._backward_any, _alternation(CONSEQUENCE_MARKERS)) if p))
         self._words = tuple(sorted(set(self._kw_rules) | forward | backward | neutral | set(clean(words.extra_words))))
-        self._lex: _Lexicon | None = None
-        self._segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        self._finder = MentionFinder(self._words, self._kw_index, self._kw_start)
         self._clause_hits: dict[tuple[str, str | None], tuple[tuple[str, str, int], ...]] = {}
 
     @property
-    def lex(self) -> _Lexicon:
-        if self._lex is None:
-            self._lex = _Lexicon(self._words, self._kw_rules)
-        return self._lex
+    def lex(self) -> Lexicon:
+        return self._finder.lex
 
     # ------------------------------------------------------------------------------- public API
 
@@ -193,7 +171,7 @@ class KeywordEngine:
             found = cache.get(key)
             if found is None:
                 found = tuple((h.rule, h.keyword, h.start - cs) for h in self._clause_scan(text, cs, ce, nxt))
-                if len(cache) >= SEGMENT_CACHE_SIZE:
+                if len(cache) >= CLAUSE_CACHE_SIZE:
                     cache.clear()
                 cache[key] = found
             hits.extend(Hit(rule, kw, cs + rs, cs + rs + len(kw)) for rule, kw, rs in found)
@@ -201,7 +179,7 @@ class KeywordEngine:
 
     def _clause_scan(self, text: str, cs: int, ce: int, nxt: tuple[int, int] | None) -> list[Hit]:
         """The hits of clause text[cs:ce], read with the next clause `nxt` (None if it cannot matter)."""
-        found = self._occurrences(text, cs, ce)
+        found = self._finder.occurrences(text, cs, ce)
         if not found:
             return []
         self.lex.ensure(text[cs:ce])  # the dictionary parts the word tests below look up
@@ -213,15 +191,15 @@ class KeywordEngine:
             nxt is None or back is None or back.search(text, *nxt) is None
         ):
             hits: list[Hit] = []
-            for kw, s, _first, _last in self._fast_mentions(text, cs, ce, found):
+            for kw, s, _first, _last in self._finder.fast_mentions(text, cs, ce, found):
                 hits.extend(Hit(self._rules[ri].name, kw, s, s + len(kw)) for ri in self._kw_rules[kw])
             return hits
-        clause = self._clause(text, cs, ce, self._segment(text, cs, ce))
+        clause = clause_of(text, cs, ce, self._finder.segment(text, cs, ce))
 
         def following() -> Clause | None:
-            return None if nxt is None else self._clause(text, nxt[0], nxt[1], self._segment(text, *nxt))
+            return None if nxt is None else clause_of(text, nxt[0], nxt[1], self._finder.segment(text, *nxt))
 
-        return self._read_hits(clause, self._mentions(clause, found), following)
+        return self._read_hits(clause, self._finder.mentions(clause, found), following)
 
     def rules_fired(self, text: str) -> list[str]:
         """Return the sorted unique names of the rules that fire on `text`."""
@@ -238,10 +216,10 @@ class KeywordEngine:
         clauses = self._reference_clauses(text)
         readings: list[Reading] = []
         for ci, (clause, cs, ce) in enumerate(clauses):
-            found = self._occurrences(text, cs, ce)
+            found = self._finder.occurrences(text, cs, ce)
             if not found:
                 continue
-            mentions = self._mentions(clause, found)
+            mentions = self._finder.mentions(clause, found)
             mentioned = {(kw, s) for kw, s, _f, _l in mentions}
             for kw, s in found:
                 if (kw, s) not in mentioned:
@@ -269,7 +247,7 @@ class KeywordEngine:
             return found
         for clause, cs, ce in self._reference_clauses(text):
             occurrences = [(keyword, m.start()) for m in re.finditer(re.escape(keyword), text[cs:ce])]
-            mentions = self._mentions(clause, [(kw, cs + s) for kw, s in occurrences])
+            mentions = self._finder.mentions(clause, [(kw, cs + s) for kw, s in occurrences])
             for _kw, _s, first, last in mentions:
                 found += [(w, first - i if i < first else i - last) for i, w in enumerate(clause.words)
                           if i < first or i > last]
@@ -277,7 +255,7 @@ class KeywordEngine:
 
     # ------------------------------------------------------------------------------- reading
 
-    def _read_hits(self, clause: Clause, mentions: list[_Mention], following: Any) -> list[Hit]:
+    def _read_hits(self, clause: Clause, mentions: list[Mention], following: Any) -> list[Hit]:
         hits = []
         negs = self.reader.negations(clause) if mentions else []
         for kw, s, first, last in mentions:
@@ -289,10 +267,6 @@ class KeywordEngine:
                     hits.append(Hit(rule.name, kw, s, s + len(kw)))
         return hits
 
-    @staticmethod
-    def _clause(text: str, cs: int, ce: int, tokens: _Tokens) -> Clause:
-        return Clause(tokens[0], tokens[1], text[cs:ce], text[ce] if ce < len(text) else "")
-
     def _reference_clauses(self, text: str) -> list[tuple[Clause, int, int]]:
         words = self.lex.tok.lcut(text)
         clauses = []
@@ -303,7 +277,7 @@ class KeywordEngine:
             if word[0] in _DELIMS:
                 if clause_words:
                     cs, ce = clause_starts[0], pos
-                    clauses.append((self._clause(text, cs, ce, (tuple(clause_words), clause_starts)), cs, ce))
+                    clauses.append((clause_of(text, cs, ce, (tuple(clause_words), clause_starts)), cs, ce))
                 clause_words, clause_starts = [], []
             else:
                 clause_words.append(word)
@@ -318,132 +292,6 @@ class KeywordEngine:
         return clause.words[first : last + 1]
 
     # ------------------------------------------------------------------------------- segmenting
-
-    def _segment(self, text: str, start: int, end: int) -> _Tokens:
-        """Segment text[start:end]; offsets are relative to the whole text.
-
-        jieba's tokens depend only on the string (an engine's dictionary never changes after
-        construction), and the stretches sent here repeat in chat, so they are cached per engine.
-        """
-        piece = text[start:end]
-        entry = self._segments.get(piece)
-        if entry is None:
-            entry = self._segment_uncached(piece)
-        words, offsets = entry
-        return words, [start + offset for offset in offsets]
-
-    def _segment_uncached(self, piece: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-        """Segment `piece` with jieba and store its tokens; the bounded cache is emptied when full."""
-        words = tuple(self.lex.tok.lcut(piece))
-        offsets = []
-        pos = 0
-        for word in words:
-            offsets.append(pos)
-            pos += len(word)
-        if len(self._segments) >= SEGMENT_CACHE_SIZE:
-            self._segments.clear()  # simple and thread-safe enough: a racing reader just recomputes
-        entry = self._segments[piece] = (words, tuple(offsets))
-        return entry
-
-    def _occurrences(self, text: str, cs: int, ce: int) -> list[tuple[str, int]]:
-        """All (keyword, start) substring occurrences inside the clause, overlaps included."""
-        found = []
-        for m in self._kw_start.finditer(text, cs, ce):
-            s = m.start()
-            for kw in self._kw_index[text[s]]:
-                if text.startswith(kw, s, ce):  # within the clause
-                    found.append((kw, s))
-        return found
-
-    def _fast_mentions(self, text: str, cs: int, ce: int, found: list[tuple[str, int]]) -> list[_Mention]:
-        """Whole-word mentions, segmenting only the stretch between forced cuts around undecided occurrences."""
-        mentions: list[_Mention] = []
-        window: tuple[int, int, Clause] | None = None
-        for kw, s in found:
-            if self._is_proven(text, kw, s, cs, ce):
-                mentions.append((kw, s, -1, -1))
-                continue
-            if window is None or not window[0] <= s < s + len(kw) <= window[1]:
-                lo = self._cut_before(text, s, cs, ce)
-                hi = self._cut_after(text, s + len(kw), cs, ce)
-                window = (lo, hi, self._clause(text, lo, hi, self._segment(text, lo, hi)))
-            mentions.extend(self._mentions(window[2], [(kw, s)]))
-        return mentions
-
-    def _is_proven(self, text: str, kw: str, s: int, cs: int, ce: int) -> bool:
-        """True if jieba surely makes this occurrence one token: it is solid and no word crosses its edges."""
-        return kw in self.lex.solid and self._is_cut(text, s, cs, ce) and self._is_cut(text, s + len(kw), cs, ce)
-
-    def _cut_before(self, text: str, pos: int, cs: int, ce: int) -> int:
-        """Nearest position <= pos where jieba must cut."""
-        while not self._is_cut(text, pos, cs, ce):
-            pos -= 1
-        return pos
-
-    def _cut_after(self, text: str, pos: int, cs: int, ce: int) -> int:
-        """Nearest position >= pos where jieba must cut."""
-        while not self._is_cut(text, pos, cs, ce):
-            pos += 1
-        return pos
-
-    def _is_cut(self, text: str, pos: int, cs: int, ce: int) -> bool:
-        """True if jieba's best path over text[cs:ce] must cut at pos.
-
-        Holds at the clause edges, and where no dictionary word spans chars pos-1 and pos and
-        they are not two Latin letters or digits (which jieba joins). jieba's dictionary holds
-        every prefix of every word (value 0), so a word from k crossing pos exists only if
-        text[k:pos+1] is a key, and the search from k stops at the first non-key.
-        """
-        if pos <= cs or pos >= ce:
-            return True
-        pair = text[pos - 1 : pos + 1]
-        if pair.isascii() and pair.isalnum():  # two Latin letters or digits
-            return False
-        lex = self.lex
-        get = lex.freq.get
-        lowest = max(cs, pos - lex.max_word_len)
-        for k in range(pos - 1, lowest - 1, -1):
-            j = pos + 1
-            freq = get(text[k:j])
-            while freq is not None:
-                if freq:
-                    return False
-                if j == ce:
-                    break
-                j += 1
-                freq = get(text[k:j])
-        return True
-
-    def _mentions(self, clause: Clause, found: list[tuple[str, int]]) -> list[_Mention]:
-        """Keep the occurrences that are whole-word mentions."""
-        words, starts = clause.words, clause.starts
-        mentions = []
-        for kw, s in found:
-            e = s + len(kw)
-            first = bisect_right(starts, s) - 1
-            last = bisect_right(starts, e - 1) - 1
-            if self._is_word(words, starts, first, last, s, e):
-                mentions.append((kw, s, first, last))
-        return mentions
-
-    def _is_word(self, words: Sequence[str], starts: Sequence[int], first: int, last: int, s: int, e: int) -> bool:
-        """True if text[s:e] is whole tokens, or the head or tail of one non-idiom compound token.
-
-        The rest of the compound must itself be a dictionary word: 分期付款, 优惠政策, 价格便宜.
-        """
-        if starts[first] == s and starts[last] + len(words[last]) == e:
-            return True
-        word = words[first]
-        freq = self.lex.freq
-        if first != last or not freq.get(word) or word in lexicon.idiom_words():
-            return False
-        if starts[first] == s:
-            rest = word[e - s :]
-        elif starts[first] + len(word) == e:
-            rest = word[: s - starts[first]]
-        else:
-            return False
-        return bool(freq.get(rest))
 
 
 def _finalize(hits: list[Hit]) -> list[Hit]:

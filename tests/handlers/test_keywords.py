@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from handlers.keywords import Hit, KeywordEngine, lexicon, reference_scan, rules_test_report
+from handlers.keywords import Hit, KeywordEngine, lexicon, mentions, reference_scan, rules_test_report
 from handlers.keywords import engine as keywords
 from handlers.risk import reading_words
 
@@ -275,12 +275,13 @@ def test_engine_equals_reference_with_latin_and_exclude_rules() -> None:
 
 def test_segment_cache_is_bounded_and_changes_no_hit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Repeated stretches are segmented once; a full cache is emptied, and hits never change."""
-    monkeypatch.setattr(keywords, "SEGMENT_CACHE_SIZE", 3)
+    monkeypatch.setattr(mentions, "SEGMENT_CACHE_SIZE", 3)
+    monkeypatch.setattr(keywords, "CLAUSE_CACHE_SIZE", 3)
     engine = KeywordEngine(RULES, NEGATIONS, WORDS)
     lines = generated_lines(300, seed=13)
     expected = [reference_scan(RULES, NEGATIONS, line, WORDS) for line in lines]
     assert [engine.scan(line) for line in lines] == expected  # cold, constantly evicted
-    assert len(engine._segments) <= 3
+    assert len(engine._finder._segments) <= 3 and len(engine._clause_hits) <= 3
     assert [engine.scan(line) for line in lines] == expected  # again, from whatever is cached
     assert engine.scan("友商报的价比你们低") == engine.scan("友商报的价比你们低") == [Hit("competitor", "友商", 0, 2)]
 
