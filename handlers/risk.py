@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SEVERITY_NAMES = {"high": "高", "medium": "中", "low": "低"}
 QUOTE_CHARS = 80  # longer words are cut to a window around the first marked keyword
 MANAGER_CHAIN_LIMIT = 10  # guards the walk up the management chain
+MAX_CARD_BUTTONS = 6  # WeCom template cards show at most six
 
 
 # ---------------------------------------------------------------------------------------------- engine
@@ -310,7 +311,11 @@ def _risk_card(ctx: Context, items: Sequence[tuple[RiskEvent, RuleHits]], custom
     else:
         lines += [f"{ev.code} {_tally_text(ctx, ev, customer)}" for ev, _f in items]
         lines.append("反馈：回复「有用 编号」或「误报 编号」，例如「误报 " + items[0][0].code + "」")
-        buttons = tuple(Button(f"应对 {ev.code}", f"应对 {ev.code}") for ev, _f in items[:3])
+        shown = items[:MAX_CARD_BUTTONS // 2]
+        buttons = tuple(Button(f"应对 {ev.code}", f"应对 {ev.code}") for ev, _f in shown) + tuple(
+            Button(f"误报 {ev.code}", f"误报 {ev.code}", "danger") for ev, _f in shown)
+        if len(shown) * 3 <= MAX_CARD_BUTTONS:
+            buttons += tuple(Button(f"有用 {ev.code}", f"有用 {ev.code}", "default") for ev, _f in shown)
     labels = "、".join(f.rule.label for _e, f in items)
     return Card(title=f"客户风险提示：{labels}", lines=tuple(lines), recipients=recipients, key=event.code,
                 buttons=buttons)

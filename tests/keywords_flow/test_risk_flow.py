@@ -56,7 +56,7 @@ def test_one_message_raising_three_risks_sends_each_recipient_one_card(flow):
     assert "「再不【降价】我们就【换一家】，【友商】都给了」" in text
     assert "风险：降价压力　级别：中　编号：" in text and "风险：流失风险　级别：高" in text
     assert "建议应对：24 小时内约客户决策人面谈" in text and "反馈：回复「有用 编号」或「误报 编号」" in text
-    assert [b.command for b in owner_card.buttons] == ["应对 R1", "应对 R2", "应对 R3"]
+    assert [b.command for b in owner_card.buttons] == ["应对 R1", "应对 R2", "应对 R3", "误报 R1", "误报 R2", "误报 R3"]
     # churn also notifies the director: he gets one card with the churn risk only
     director = out.to("wangwu")[0]
     assert director.title == "客户风险提示：流失风险" and "降价压力" not in director.text()
