@@ -126,6 +126,7 @@ class ScanConfig:
     neutral_words: tuple[str, ...] = ()
     extra_words: tuple[str, ...] = ()
     senses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    event_verbs: tuple[str, ...] = ()
     # Risk follow-up (issue 15): remind the owner to close (结案) an open risk after each of these
     # hours; the daily digest hour and the weekly rules report (weekday 1 = Monday), China time.
     close_remind_hours: tuple[int, ...] = (72, 168)
@@ -485,7 +486,7 @@ def _check_manager_cycles(r: _Reader, users: list[UserConfig]) -> None:
             current = managers[current]
 
 
-_SCAN_WORD_LISTS = ("compound_negations", "after_negations", "neutral_words", "extra_words")
+_SCAN_WORD_LISTS = ("compound_negations", "after_negations", "neutral_words", "extra_words", "event_verbs")
 
 
 def _read_scan(r: _Reader, raw: Mapping[str, Any]) -> ScanConfig:

@@ -44,7 +44,7 @@ def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
 def reading_words(scan: ScanConfig) -> ScanWords:
     """The `[scan]` word lists the engine reads mentions with."""
     return ScanWords(scan.compound_negations, scan.after_negations, scan.neutral_words, scan.extra_words,
-                     scan.senses)
+                     scan.senses, scan.event_verbs)
 
 
 def engine_for(settings: Settings) -> KeywordEngine:

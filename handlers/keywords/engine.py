@@ -129,7 +129,7 @@ class KeywordEngine:
         backward = frozenset(clean(words.after_negations))
         neutral = frozenset(clean(words.neutral_words))
         senses = _senses_of(words.senses)
-        self.reader = Reader(forward, backward, neutral, senses)
+        self.reader = Reader(forward, backward, neutral, senses, frozenset(clean(words.event_verbs)))
         cues = {c for cs in senses.values() for c in cs} | {
             c for r in self._rules for cs in r.senses.values() for c in cs
         }

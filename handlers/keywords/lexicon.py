@@ -44,6 +44,8 @@ class ScanWords:
     neutral_words: words with a negation character that negate nothing (不得不, 不但, 没想到).
     extra_words: everyday compounds missing from jieba's dictionary (手机壳), so no keyword appears in them.
     senses: keyword -> words that, in the same clause, show the keyword is used in another sense.
+    event_verbs: verbs of things happening (收到, 寄): a negation before one negates the event, not the
+        keyword after it (还没收到样品 still asks for the sample).
     """
 
     compound_negations: tuple[str, ...] = ()
@@ -51,6 +53,7 @@ class ScanWords:
     neutral_words: tuple[str, ...] = ()
     extra_words: tuple[str, ...] = ()
     senses: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    event_verbs: tuple[str, ...] = ()
 
 
 def clean(words: Iterable[str]) -> tuple[str, ...]:

@@ -88,7 +88,9 @@ class Reader:
         backward: frozenset[str],
         neutral: frozenset[str],
         senses: dict[str, tuple[str, ...]],
+        event_verbs: frozenset[str] = frozenset(),
     ) -> None:
+        self.event_verbs = event_verbs
         # A dismissal that starts with a negation also negates what follows (没打算 / 没考虑过 + 解约).
         self.forward = forward | {p for p in backward if any(p.startswith(f) for f in forward)}
         self.backward = backward
@@ -165,7 +167,13 @@ class Reader:
         for n in reversed(negs):  # the nearest negation before the mention decides
             if not (n.forward and n.last < first and first - n.last - 1 <= MAX_NEGATION_GAP):
                 continue
-            if n.conditional:
+            # a plain negation before an event verb negates the event (还没收到样品); "not wanted"
+            # words (不用寄样品) negate the thing whatever the verb
+            verb = None if n.backward else next(
+                (w for w in clause.words[n.last + 1 : first] if w in self.event_verbs), None)
+            if verb is not None:
+                kept = f"「{n.phrase}」否定的是动词「{verb}」，不是「{keyword}」，仍触发"
+            elif n.conditional:
                 kept = f"「{n.phrase}」在条件里（…就/的话），客户是在要求，仍触发"
                 in_condition = True
             elif clause.is_question:

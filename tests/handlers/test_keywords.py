@@ -144,6 +144,10 @@ CLAUSES = [
     ("要是没有折扣，我们就不考虑了", ["price_cut"]),  # a consequence does not dismiss its condition
     ("不给账期，这单没法做", ["payment_terms"]),
     ("样品麻烦寄一下，不用太多", ["sample"]),  # 不用太… is about the amount
+    ("还没收到样品", ["sample"]),  # 没 negates the event verb 收到: still waiting
+    ("你们一直没发报价单", ["quote_request"]),
+    ("不用寄样品", []),  # "not needed" words negate the thing whatever the verb
+    ("没有找过竞品", []),
 ]
 SENSES = [
     ("产品效果不能打折扣", []),  # cue words from [scan.senses]
