@@ -56,7 +56,7 @@ def run(url: str, lines: list[dict], customers: int, tmp: Path) -> tuple[float, 
     from bot.runtime import open_runtime, sync_directory
     from handlers.archive import IngestReport, ingest
     from handlers.pipeline import load_command_modules
-    from handlers.risk import warm_up
+    from handlers.scanning import warm_up
     from scheduler.inbound import handle_all
     from storage import customers as repo
     from storage.db import transaction

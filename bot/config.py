@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -442,20 +443,79 @@ def _check_manager_cycles(r: _Reader, users: list[UserConfig], labels: list[str]
             current = managers[current]
 
 
+_SCAN_WORD_LISTS = ("compound_negations", "after_negations", "neutral_words", "extra_words", "event_verbs")
+
+
 def _read_scan(r: _Reader, raw: Mapping[str, Any]) -> ScanConfig:
     t = r.table(raw, "scan")
-    r.unknown_keys(t, {"negations", "cooldown_hours", "max_chars"}, "scan.")
+    r.unknown_keys(t, {"negations", "cooldown_hours", "max_chars", *_SCAN_WORD_LISTS, "senses", *_SCAN_FOLLOW_UP},
+                   "scan.")
+    defaults = _default_scan_table()
+    lists: dict[str, Any] = {key: r.str_list(t if key in t else defaults, key, "scan.") for key in _SCAN_WORD_LISTS}
     cfg = ScanConfig(
         negations=r.str_list(t, "negations", "scan."),
         cooldown_hours=r.number(t, "cooldown_hours", "scan.", 24),
         max_chars=r.number(t, "max_chars", "scan.", ScanConfig.max_chars),
+        senses=_read_senses(r, t if "senses" in t else defaults, "scan."),
+        **lists,
+        **_read_scan_follow_up(r, t),
     )
     if cfg.max_chars < 100:
         r.problem("scan.max_chars", "不能小于 100（每条消息最多扫描的字数）")
     return cfg
 
 
-_RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notify", "advice", "due_hours"}
+_SCAN_FOLLOW_UP = ("close_remind_hours", "digest_hour", "report_weekday", "report_hour")
+
+
+def _read_scan_follow_up(r: _Reader, t: Mapping[str, Any]) -> dict[str, Any]:
+    d = ScanConfig()
+    hours = t.get("close_remind_hours", list(d.close_remind_hours))
+    if not isinstance(hours, list) or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hours):
+        r.problem("scan.close_remind_hours", "应当是正整数（小时）的列表，例如 [72, 168]；写 [] 表示不提醒")
+        hours = list(d.close_remind_hours)
+    values: dict[str, Any] = {"close_remind_hours": tuple(sorted(set(hours)))}
+    for key, low, high, what in (("digest_hour", 0, 23, "0 到 23 之间的整点（北京时间）"),
+                                 ("report_hour", 0, 23, "0 到 23 之间的整点（北京时间）"),
+                                 ("report_weekday", 1, 7, "1 到 7 之间（1 = 星期一）")):
+        value = t.get(key, getattr(d, key))
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            r.problem(f"scan.{key}", f"应当是{what}，现在是 {value!r}")
+            value = getattr(d, key)
+        values[key] = value
+    return values
+
+
+@lru_cache(maxsize=1)
+def _default_scan_table() -> Mapping[str, Any]:
+    """The packaged `[scan]` table: defaults for the keyword reading word lists a config leaves out."""
+    table = tomllib.loads(default_config_text()).get("scan", {})
+    return table if isinstance(table, Mapping) else {}
+
+
+def _read_senses(r: _Reader, t: Mapping[str, Any], p: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`senses = { 关键词 = ["线索词", …] }`: words showing the keyword is used in another sense."""
+    value = t.get("senses", {})
+    if not isinstance(value, Mapping):
+        r.problem(f"{p}senses", "应当是一个表：关键词 = [\"线索词\", …]")
+        return ()
+    senses = []
+    for keyword, cues in value.items():
+        if not keyword.strip():
+            r.problem(f"{p}senses", "关键词不能为空")
+            continue
+        if isinstance(cues, str):
+            cues = [cues]
+        if not isinstance(cues, list) or not all(isinstance(c, str) and c.strip() for c in cues):
+            r.problem(f"{p}senses.{keyword}", "应当是非空字符串的列表，例如 [\"比赛\", \"球队\"]")
+            continue
+        senses.append((keyword, tuple(cues)))
+    return tuple(senses)
+
+
+_RULE_KEYS = {"name", "label", "kind", "severity", "keywords", "exclude", "notify", "advice", "due_hours", "senses",
+              "notify_mode"}
+NOTIFY_MODES = ("each", "daily")
 
 
 def _read_rules(r: _Reader, raw: Mapping[str, Any]) -> tuple[RuleConfig, ...]:
@@ -511,7 +571,17 @@ def _read_rule(r: _Reader, t: Mapping[str, Any], p: str) -> RuleConfig | None:
         notify=notify,
         advice=r.str_(t, "advice", p),
         due_hours=r.number(t, "due_hours", p, 24),
+        senses=_read_senses(r, t, p),
+        notify_mode=_read_notify_mode(r, t, p),
     )
+
+
+def _read_notify_mode(r: _Reader, t: Mapping[str, Any], p: str) -> str:
+    mode = r.str_(t, "notify_mode", p, "each")
+    if mode not in NOTIFY_MODES:
+        r.problem(f"{p}notify_mode", f"应当是 \"each\"（每条消息发卡片）或 \"daily\"（每天汇总一张），现在是 {mode!r}")
+        return "each"
+    return mode
 
 
 def _read_approvals(r: _Reader, raw: Mapping[str, Any], users: tuple[UserConfig, ...]) -> tuple[ApprovalConfig, ...]:

@@ -8,6 +8,7 @@ customer inside `scan.cooldown_hours` joins the open event instead of raising an
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from handlers import customers as customer_handlers
@@ -25,6 +26,7 @@ from storage.models import Customer, Message, RiskEvent, User
 log = logging.getLogger(__name__)
 
 SEVERITY_NAMES = {"high": "高", "medium": "中", "low": "低"}
+MAX_CARD_BUTTONS = 6  # WeCom template cards show at most six
 
 
 # ------------------------------------------------------------------------------------- the listener
@@ -39,16 +41,17 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
     if hits and customer is not None:
         risks.lock_customer(ctx.session, customer.id)
     cards: list[Card] = []
+    risky: list[RuleHits] = []
     for rule in ctx.settings.rules:
         mine = tuple(h for h in hits if h.rule == rule.name)
         if not mine:
             continue
         found = RuleHits(rule, mine, text)
         if rule.kind == "risk":
-            cards += raise_risk(ctx, stored, customer, msg, found)
+            risky.append(found)
         elif rule.kind == "todo":
             cards += todos.raise_todo(ctx, stored, customer, msg, found)
-    return cards
+    return raise_risks(ctx, stored, customer, msg, risky) + cards
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -79,20 +82,38 @@ def rule_named(settings: BusinessSettings, name: str) -> RuleConfig | None:
 # ---------------------------------------------------------------------------------------------- risks
 
 
-def raise_risk(ctx: Context, stored: Message, customer: Customer | None, msg: InboundMessage,
-               found: RuleHits) -> list[Card]:
-    """Store a risk event (or join the open one inside the cooldown) and say who must know."""
+def raise_risks(ctx: Context, stored: Message, customer: Customer | None, msg: InboundMessage,
+                found_all: Sequence[RuleHits]) -> list[Card]:
+    """Store the message's risk events (or join open ones inside the cooldown) and tell who must know.
+
+    One message sends each recipient one card listing every new risk meant for them; a rule with
+    notify_mode = "daily" waits for the owner's daily digest instead.
+    """
     if customer is None:
-        return _risk_without_customer(ctx, stored, msg, found)
-    open_event = _joinable_event(ctx, found.rule.name, customer.id)
-    if open_event is not None:
-        risks.join(open_event, ctx.now)
-        log.info("risk %s on customer %s: repeat joins %s", found.rule.name, customer.id, open_event.code)
+        return [card for found in found_all for card in _risk_without_customer(ctx, stored, msg, found)]
+    new: list[tuple[RiskEvent, RuleHits]] = []
+    for found in found_all:
+        open_event = _joinable_event(ctx, found.rule.name, customer.id)
+        if open_event is not None:
+            risks.join(open_event, ctx.now)
+            log.info("risk %s on customer %s: repeat joins %s", found.rule.name, customer.id, open_event.code)
+            continue
+        event = _store_event(ctx, stored, customer, found)
+        if found.rule.notify_mode == "daily":
+            event.digest_pending = True
+            continue
+        new.append((event, found))
+    if not new:
         return []
-    event = _store_event(ctx, stored, customer, found)
     owner = owner_of(ctx, customer)
-    recipients = resolve_recipients(ctx, found.rule.recipients, owner) or fallback_recipients(ctx)
-    return [_risk_card(ctx, event, customer, owner, found, recipients)]
+    by_recipient: dict[str, list[int]] = {}
+    for i, (_event, found) in enumerate(new):
+        for uid in resolve_recipients(ctx, found.rule.recipients, owner) or fallback_recipients(ctx):
+            by_recipient.setdefault(uid, []).append(i)
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for uid, ids in by_recipient.items():
+        groups.setdefault(tuple(ids), []).append(uid)
+    return [_risk_card(ctx, [new[i] for i in ids], customer, owner, tuple(uids)) for ids, uids in groups.items()]
 
 
 def _joinable_event(ctx: Context, rule: str, customer_id: int) -> RiskEvent | None:
@@ -126,30 +147,63 @@ def _risk_without_customer(ctx: Context, stored: Message, msg: InboundMessage, f
                  buttons=(Button("查看应对建议", f"应对 {event.code}"),), key=event.code)]
 
 
-def _risk_card(ctx: Context, event: RiskEvent, customer: Customer, owner: User | None, found: RuleHits,
-               recipients: tuple[str, ...]) -> Card:
-    rule = found.rule
+def _risk_card(ctx: Context, items: Sequence[tuple[RiskEvent, RuleHits]], customer: Customer,
+               owner: User | None, recipients: tuple[str, ...]) -> Card:
+    """One card for the new risks of one message: the words with every keyword marked, each risk and its advice."""
+    event, found = items[0]
+    text = found.text
+    spans = [(h.start, h.end) for _e, f in items for h in f.hits]
     lines = [
         f"客户：{customer.name}（负责人：{owner.name if owner else '无（公海）'}）",
-        f"客户原话：「{found.quote()}」",
-        f"风险：{rule.label}　级别：{SEVERITY_NAMES.get(rule.severity, rule.severity)}　编号：{event.code}",
+        f"客户原话：「{quote_words(text, spans)}」",
     ]
-    if rule.advice:
-        lines.append(f"建议应对：{rule.advice}")
-    lines += _case_lines(ctx, event, customer, with_words=False)
-    return Card(title=f"客户风险提示：{rule.label}", lines=tuple(lines), recipients=recipients, key=event.code,
-                buttons=(Button("查看应对建议", f"应对 {event.code}"),))
+    for ev, f in items:
+        rule = f.rule
+        lines.append(f"风险：{rule.label}　级别：{SEVERITY_NAMES.get(rule.severity, rule.severity)}　编号：{ev.code}")
+        if rule.advice:
+            lines.append(f"建议应对：{rule.advice}")
+    buttons: tuple[Button, ...]
+    if len(items) == 1:
+        lines += _case_lines(ctx, event, customer, with_words=False)
+        buttons = (Button("查看应对建议", f"应对 {event.code}"), Button("有用", f"有用 {event.code}", "default"),
+                   Button("误报", f"误报 {event.code}", "danger"))
+    else:
+        lines += [f"{ev.code} {_tally_text(ctx, ev, customer)}" for ev, _f in items]
+        lines.append("反馈：回复「有用 编号」或「误报 编号」，例如「误报 " + items[0][0].code + "」")
+        shown = items[:MAX_CARD_BUTTONS // 2]
+        buttons = tuple(Button(f"应对 {ev.code}", f"应对 {ev.code}") for ev, _f in shown) + tuple(
+            Button(f"误报 {ev.code}", f"误报 {ev.code}", "danger") for ev, _f in shown)
+        if len(shown) * 3 <= MAX_CARD_BUTTONS:
+            buttons += tuple(Button(f"有用 {ev.code}", f"有用 {ev.code}", "default") for ev, _f in shown)
+    labels = "、".join(f.rule.label for _e, f in items)
+    return Card(title=f"客户风险提示：{labels}", lines=tuple(lines), recipients=recipients, key=event.code,
+                buttons=buttons)
+
+
+RESULT_NAMES = {"recovered": "挽回", "lost": "丢单", "no_effect": "无影响"}
+
+
+def _tally_text(ctx: Context, event: RiskEvent, customer: Customer | None) -> str:
+    """How earlier same-rule risks on other customers ended: 同类结案：挽回 3 · 丢单 1."""
+    _cases, tally = risks.similar_cases(ctx.session, event, customer.industry if customer else None)
+    if not tally:
+        return f"{event.label}同类结案：暂无"
+    return f"{event.label}同类结案：" + " · ".join(f"{RESULT_NAMES[k]} {tally[k]}" for k in RESULT_NAMES if k in tally)
 
 
 def _case_lines(ctx: Context, event: RiskEvent, customer: Customer | None, with_words: bool) -> list[str]:
     """Up to three earlier events of the same rule on other customers, and what became of them."""
-    cases = risks.earlier_cases(ctx.session, event.rule, customer.id if customer else None, event.created_at)
-    cases = [(e, c) for e, c in cases if e.id != event.id]
+    cases, tally = risks.similar_cases(ctx.session, event, customer.industry if customer else None)
     if not cases:
         return ["历史同类案例：暂无"]
     lines = [f"历史同类案例（{len(cases)}）："]
+    if tally:
+        lines[0] += "结案 " + " · ".join(f"{RESULT_NAMES[k]} {tally[k]}" for k in RESULT_NAMES if k in tally)
     for past, other in cases:
-        line = f"· {other.name}，{local_time(past.created_at)}：{outcome_of(other)}"
+        if past.result:
+            line = f"· {other.name}，{local_time(past.created_at)}「{past.keyword}」：结案「{RESULT_NAMES.get(past.result, past.result)}」"
+        else:
+            line = f"· {other.name}，{local_time(past.created_at)}：{outcome_of(other)}"
         if past.outcome:
             line += f"；处理：{past.outcome}"
         lines.append(line)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from handlers.keywords import Hit, KeywordEngine
+from handlers.keywords import Hit, KeywordEngine, ScanWords
 from handlers.model import InboundMessage
 from handlers.settings import BusinessSettings, RuleConfig, ScanConfig
 
@@ -19,7 +19,13 @@ QUOTE_CHARS = 80  # longer words are cut to a window around the first marked key
 
 @lru_cache(maxsize=4)
 def _engine(rules: tuple[RuleConfig, ...], scan: ScanConfig) -> KeywordEngine:
-    return KeywordEngine(rules, scan.negations)
+    return KeywordEngine(rules, scan.negations, reading_words(scan))
+
+
+def reading_words(scan: ScanConfig) -> ScanWords:
+    """The `[scan]` word lists the engine reads mentions with."""
+    return ScanWords(scan.compound_negations, scan.after_negations, scan.neutral_words, scan.extra_words,
+                     scan.senses, scan.event_verbs)
 
 
 def engine_for(settings: BusinessSettings) -> KeywordEngine:
@@ -59,8 +65,10 @@ def _scan(settings: BusinessSettings, text: str) -> list[Hit]:
 
 def warm_up(settings: BusinessSettings) -> None:
     """Build the engine and load jieba's dictionary now (seconds), at start-up, not on the first message."""
+    engine = engine_for(settings)
+    engine.lex.ensure("".join(kw for rule in settings.rules for kw in rule.keywords))  # the dictionary parts
     words = [kw for rule in settings.rules for kw in rule.keywords[:1]]
-    engine_for(settings).scan("，".join(words) or "预热")
+    engine.scan("，".join(words) or "预热")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,19 @@ class ScanConfig:
     negations: tuple[str, ...] = ()
     cooldown_hours: int = 24
     max_chars: int = 20000  # a message is stored whole but scanned up to this many characters
+    # Keyword reading word lists (issue 15); a config without them takes the packaged defaults.
+    compound_negations: tuple[str, ...] = ()
+    after_negations: tuple[str, ...] = ()
+    neutral_words: tuple[str, ...] = ()
+    extra_words: tuple[str, ...] = ()
+    senses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    event_verbs: tuple[str, ...] = ()
+    # Risk follow-up (issue 15): remind the owner to close (结案) an open risk after each of these
+    # hours; the daily digest hour and the weekly rules report (weekday 1 = Monday), China time.
+    close_remind_hours: tuple[int, ...] = (72, 168)
+    digest_hour: int = 18
+    report_weekday: int = 1
+    report_hour: int = 9
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,8 @@ class RuleConfig:
     notify: tuple[str, ...] = ()
     advice: str = ""
     due_hours: int = 24
+    senses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    notify_mode: str = "each"  # each: a card per message; daily: one digest card per owner a day (risks)
 
     @property
     def recipients(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers import risk_followup
 from handlers.context import Context
 from scheduler import archive_pull, escalation
 from scheduler.settings import WorkerSettings
@@ -27,6 +28,9 @@ CHECKS: dict[str, Check] = {
     "todo_sla": escalation.escalate_todos,
     "silent_customers": escalation.recycle_silent_customers,
     "archive_pull": archive_pull.pull_missed_archive_messages,
+    "risk_close_reminders": risk_followup.remind_to_close,
+    "risk_digest": risk_followup.send_digests,
+    "rules_report_weekly": risk_followup.weekly_rules_report,
 }
 
 

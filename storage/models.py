@@ -279,10 +279,36 @@ class RiskEvent(Base):
     created_at: Mapped[datetime]
     last_hit_at: Mapped[datetime]
     outcome: Mapped[str | None] = mapped_column(Text)
+    # closing (结案): result saved recovered / lost / no_effect, who closed it and when
+    result: Mapped[str | None] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    # how many "please close it" reminders the owner has had (one per configured level)
+    remind_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # raised by a notify_mode = "daily" rule and not yet in a digest card
+    digest_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     @property
     def code(self) -> str:
         return f"R{self.id}"
+
+
+class RiskVote(Base):
+    """A reader's verdict on a risk card (误报 false_alarm / 有用 useful); one per person per event, changeable.
+
+    The rule, keyword and words are copied from the event so the report survives rule edits."""
+
+    __tablename__ = "risk_votes"
+    __table_args__ = (UniqueConstraint("event_id", "user_id"), Index("ix_risk_votes_rule", "rule", "keyword"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("risk_events.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    rule: Mapped[str] = mapped_column(String(64))
+    keyword: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    vote: Mapped[str] = mapped_column(String(16))  # false_alarm useful
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class OutboxItem(Base):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Customer, RiskEvent
+from storage.models import Customer, RiskEvent, RiskVote
 
 
 def get(session: Session, event_id: int) -> RiskEvent | None:
@@ -71,3 +71,98 @@ def for_customer(session: Session, customer_id: int, limit: int = 20) -> list[Ri
     """A customer's risk events, newest first."""
     stmt = select(RiskEvent).where(RiskEvent.customer_id == customer_id).order_by(RiskEvent.created_at.desc())
     return list(session.scalars(stmt.limit(limit)))
+
+
+# ------------------------------------------------------------------------------ votes, closing, digest
+
+VOTES = ("false_alarm", "useful")
+RESULTS = ("recovered", "lost", "no_effect")
+
+
+def vote(session: Session, event: RiskEvent, user_id: str, verdict: str, at: datetime) -> tuple[RiskVote, str | None]:
+    """Record (or change) one person's vote on an event; returns the vote and the verdict it replaced."""
+    if verdict not in VOTES:
+        raise ValueError(verdict)
+    row = session.scalars(
+        select(RiskVote).where(RiskVote.event_id == event.id, RiskVote.user_id == user_id).with_for_update()
+    ).first()
+    if row is None:
+        row = RiskVote(event_id=event.id, user_id=user_id, rule=event.rule, keyword=event.keyword, text=event.text,
+                       vote=verdict, created_at=at, updated_at=at)
+        session.add(row)
+        session.flush()
+        return row, None
+    before = row.vote
+    row.vote, row.updated_at = verdict, at
+    return row, before
+
+
+def votes_since(session: Session, since: datetime | None) -> list[RiskVote]:
+    """Every vote changed at or after `since` (all of them for None), oldest first."""
+    stmt = select(RiskVote).order_by(RiskVote.updated_at, RiskVote.id)
+    if since is not None:
+        stmt = stmt.where(RiskVote.updated_at >= since)
+    return list(session.scalars(stmt))
+
+
+def close(session: Session, event: RiskEvent, result: str, note: str | None, by: str, at: datetime) -> bool:
+    """Close an open event with its result; False if it was already closed (a racing 结案 closes once)."""
+    if result not in RESULTS:
+        raise ValueError(result)
+    done = session.execute(
+        update(RiskEvent)
+        .where(RiskEvent.id == event.id, RiskEvent.status == "open")
+        .values(status="closed", result=result, outcome=note or None, closed_at=at, closed_by=by,
+                digest_pending=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(event)
+    return bool(getattr(done, "rowcount", 0))
+
+
+def open_older_than(session: Session, before: datetime, below_level: int, limit: int = 500) -> list[RiskEvent]:
+    """Open events created at or before `before` whose owner has had fewer than `below_level` reminders."""
+    stmt = (
+        select(RiskEvent)
+        .where(RiskEvent.status == "open", RiskEvent.created_at <= before, RiskEvent.remind_level < below_level,
+               RiskEvent.customer_id.is_not(None))
+        .order_by(RiskEvent.created_at, RiskEvent.id)
+    )
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def pending_digest(session: Session) -> list[RiskEvent]:
+    """Events of daily-digest rules not yet in a digest card, oldest first."""
+    stmt = select(RiskEvent).where(RiskEvent.digest_pending.is_(True)).order_by(RiskEvent.created_at, RiskEvent.id)
+    return list(session.scalars(stmt))
+
+
+def similar_cases(session: Session, event: RiskEvent, industry: str | None, limit: int = 3,
+                  pool: int = 200) -> tuple[list[tuple[RiskEvent, Customer]], dict[str, int]]:
+    """Earlier events of the same rule on other customers, ranked by same keyword, then same industry,
+    then the newest; one per customer. Also how the closed ones of the same rule ended (result -> count)."""
+    stmt = (
+        select(RiskEvent, Customer)
+        .join(Customer, Customer.id == RiskEvent.customer_id)
+        .where(RiskEvent.rule == event.rule, RiskEvent.created_at <= event.created_at, RiskEvent.id != event.id)
+        .order_by(RiskEvent.created_at.desc(), RiskEvent.id.desc())
+    )
+    if event.customer_id is not None:
+        stmt = stmt.where(RiskEvent.customer_id != event.customer_id)
+    rows = list(session.execute(stmt.limit(pool)).tuples())
+    tally: dict[str, int] = {}
+    for past, _customer in rows:
+        if past.result:
+            tally[past.result] = tally.get(past.result, 0) + 1
+
+    def rank(item: tuple[int, tuple[RiskEvent, Customer]]) -> tuple[int, int, int]:
+        i, (past, customer) = item
+        same_industry = bool(industry) and customer.industry == industry
+        return (past.keyword != event.keyword, not same_industry, i)
+
+    found: dict[int, tuple[RiskEvent, Customer]] = {}
+    for _i, (past, customer) in sorted(enumerate(rows), key=rank):
+        found.setdefault(customer.id, (past, customer))
+        if len(found) == limit:
+            break
+    return list(found.values()), tally

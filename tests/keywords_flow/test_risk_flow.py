@@ -24,7 +24,7 @@ def test_price_pressure_reaches_owner_and_manager_with_the_words_marked(flow):
     assert "级别：中" in text and "编号：R1" in text
     assert "建议应对：先问清预算和比较对象" in text
     assert "历史同类案例：暂无" in text
-    assert [b.command for b in card.buttons] == ["应对 R1"]
+    assert [b.command for b in card.buttons] == ["应对 R1", "有用 R1", "误报 R1"]
     (event,) = _events(flow)
     with flow.runtime.factory() as s:
         huawei = s.scalars(select(Customer).where(Customer.name == "华为")).one()
@@ -46,16 +46,21 @@ def test_a_repeat_inside_the_cooldown_joins_the_open_event(flow):
     assert [e.hits for e in _events(flow)] == [2, 1]
 
 
-def test_one_message_can_raise_two_risks_and_configured_recipients_get_them(flow):
-    out = flow.customer_says("再不降价我们就换一家")
-    titles = {(who, card.title) for who, card in out.titled("客户风险提示")}
-    assert titles == {
-        ("zhangsan", "客户风险提示：降价压力"), ("lisi", "客户风险提示：降价压力"),
-        # churn: notify = owner, manager, director
-        ("zhangsan", "客户风险提示：流失风险"), ("lisi", "客户风险提示：流失风险"), ("wangwu", "客户风险提示：流失风险"),
-    }
-    churn = out.titled("客户风险提示：流失风险")[0][1]
-    assert "「再不降价我们就【换一家】」" in churn.text() and "级别：高" in churn.text()
+def test_one_message_raising_three_risks_sends_each_recipient_one_card(flow):
+    out = flow.customer_says("再不降价我们就换一家，友商都给了")
+    cards = out.titled("客户风险提示")
+    assert sorted(who for who, _ in cards) == ["lisi", "wangwu", "zhangsan"]  # one card each
+    owner_card = out.to("zhangsan")[0]
+    assert owner_card.title == "客户风险提示：竞品威胁、降价压力、流失风险"
+    text = owner_card.text()
+    assert "「再不【降价】我们就【换一家】，【友商】都给了」" in text
+    assert "风险：降价压力　级别：中　编号：" in text and "风险：流失风险　级别：高" in text
+    assert "建议应对：24 小时内约客户决策人面谈" in text and "反馈：回复「有用 编号」或「误报 编号」" in text
+    assert [b.command for b in owner_card.buttons] == ["应对 R1", "应对 R2", "应对 R3", "误报 R1", "误报 R2", "误报 R3"]
+    # churn also notifies the director: he gets one card with the churn risk only
+    director = out.to("wangwu")[0]
+    assert director.title == "客户风险提示：流失风险" and "降价压力" not in director.text()
+    assert len(_events(flow)) == 3  # one event per rule, each with its own votes and outcome
 
 
 def test_negated_and_fragment_mentions_raise_nothing(flow):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.cli import main
 
 
@@ -55,12 +57,13 @@ def test_a_bad_config_is_refused_with_its_problems(write_config, tmp_path, capsy
     assert captured.out == "" and "scan.cooldown_hours: 必须是数字，现在是 'soon'" in captured.err
 
 
-def test_rules_test_meets_the_quality_bar_on_the_public_labelled_set(tmp_path, capsys):
-    """The admin's tool itself, run on the shared labelled set with its rules file as the config."""
+@pytest.mark.parametrize("name", ["keyword_eval_public.jsonl", "keyword_eval_public2.jsonl"])
+def test_rules_test_meets_the_quality_bar_on_the_public_labelled_set(tmp_path, capsys, name):
+    """The admin's tool itself, run on the shared labelled sets with their rules file as the config."""
     from pathlib import Path
 
     data = Path(__file__).parents[1] / "data"
-    labelled = [json.loads(line) for line in (data / "keyword_eval_public.jsonl").read_text(encoding="utf-8").splitlines()]
+    labelled = [json.loads(line) for line in (data / name).read_text(encoding="utf-8").splitlines()]
     sample = tmp_path / "chat.txt"
     sample.write_text("".join(item["text"] + "\n" for item in labelled), encoding="utf-8")
     assert main(["rules", "test", "--config", str(data / "keyword_rules.toml"), str(sample)]) == 0
@@ -69,4 +72,22 @@ def test_rules_test_meets_the_quality_bar_on_the_public_labelled_set(tmp_path, c
     true_pos = sum(len(f & e) for f, e in zip(fired, expected, strict=True))
     precision = true_pos / sum(len(f) for f in fired)
     recall = true_pos / sum(len(e) for e in expected)
-    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    assert precision >= 0.97 and recall >= 0.97, (precision, recall)
+
+
+def test_explain_says_in_chinese_which_word_decided_each_line(write_config, tmp_path, capsys):
+    config = write_config()
+    sample = tmp_path / "sample.txt"
+    sample.write_text("没有折扣，我们就不续了\n价格表收到了，不用再发了\n比赛的对手很强\n针对手机的方案\n好的\n",
+                      encoding="utf-8")
+    assert main(["rules", "test", "--explain", "--config", str(config), str(sample)]) == 0
+    out = capsys.readouterr().out
+    blocks = out.split("「")[1:]
+    assert "没有折扣，我们就不续了」 → 触发：降价压力（price_cut）" in out
+    assert "「没有」是条件，下一小句说了后果" in out
+    assert "价格表收到了，不用再发了」 → 不触发任何规则" in out
+    assert "下一小句的「不用」表示不要了，不触发" in out
+    assert "同一小句有「比赛」，这里的「对手」是别的意思，不触发" in out
+    assert "「对手」横跨「针对」「手机」几个词，不算提到" in out  # a fragment of other words
+    assert "好的」 → 不触发任何规则\n  没有出现任何关键词" in out
+    assert blocks and "{" not in out  # text for people, not JSON

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from handlers import scanning
+from handlers.keywords import lexicon
 from handlers.model import InboundMessage
 from scheduler.inbound import process_inbound
 from storage.models import Message, OutboxItem
@@ -60,7 +61,10 @@ def test_only_the_first_max_chars_are_scanned(runtime):
     assert "客户风险提示：流失风险" in _cards(runtime)
 
 
-def test_warm_up_loads_the_dictionary_before_any_message(settings):
+def test_warm_up_loads_the_dictionary_before_any_message(settings, monkeypatch):
     scanning._engine.cache_clear()
+    lexicon.tokenizer_for.cache_clear()
+    monkeypatch.setattr(lexicon, "_parts", None)
     scanning.warm_up(settings)
-    assert scanning.engine_for(settings)._tok.initialized  # jieba's dictionary is in memory
+    assert scanning._engine.cache_info().currsize == 1  # the engine is built
+    assert lexicon._parts is not None  # and jieba's dictionary is in memory
