@@ -50,7 +50,8 @@ class Target:
     why: str = ""
 
 
-APPROVAL_TESTS = ("tests/approvals/test_approval_flow.py", "tests/approvals/test_guards.py")
+APPROVAL_TESTS = ("tests/approvals/test_approval_flow.py", "tests/approvals/test_guards.py",
+                  "tests/approvals/test_decision_race.py")
 TODO_TESTS = ("tests/keywords_flow/test_todo_flow.py", "tests/keywords_flow/test_todo_close_race.py",
               "tests/keywords_flow/test_todo_guards.py")
 OUTBOX_TESTS = ("tests/foundation/test_outbox.py", "tests/foundation/test_delivery_guards.py")
