@@ -179,3 +179,16 @@ def test_withdrawing_at_a_role_step_tells_the_role_and_the_submitter_how_to_resu
     assert [c.title for c in chat.cards_for("lisi")][-1] != "A1 已撤回"  # lisi's step is long done
     refused = chat.say("lisi", "重新提交 A1")[0]
     assert refused.lines == ("A1 不是你提交的，只有提交人可以重新提交。",)
+
+
+def test_a_resubmission_keeps_what_it_does_not_change_and_only_the_latest_version_resubmits(chat: Chat) -> None:
+    submit(chat, f"报价 {HUAWEI} 68万 含维保")
+    chat.say("zhangsan", "撤回 A1")
+    assert chat.say("zhangsan", "重新提交 A1")[0].title == "已提交报价审批 A2"  # no amount, no note: both kept
+    chat.say("zhangsan", "撤回 A2")
+    assert chat.say("zhangsan", "重新提交 A2 60万 加急 处理")[0].title == "已提交报价审批 A3"
+    with chat.factory() as s:
+        versions = [(a.amount, a.note, a.version) for a in (s.get(Approval, i) for i in (1, 2, 3)) if a]
+    assert versions == [(680000, "含维保", 1), (680000, "含维保", 2), (600000, "加急 处理", 3)]
+    stale = chat.say("zhangsan", "重新提交 A1 50万")[0]
+    assert (stale.title, stale.lines) == ("无法重新提交", ("A1 已经有新版本 A2，请在最新版本上修改。",))
