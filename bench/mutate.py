@@ -272,12 +272,12 @@ def _line_of(target: Target, key: str, text: str) -> int | str:
 
 def report(results: list[Result]) -> float:
     print()
-    print(f"{'module':<26} {'killed':>6} {'surv':>5} {'t/o':>4} {'none':>5} {'score':>7} {'time':>6}")
+    print(f"{'module':<26} {'killed':>6} {'surv':>5} {'t/o':>4} {'none':>5} {'score':>7} {'time':>6} {'unrun':>5}")
     for r in results:
         c = r.counts
         score = 100 * r.detected / r.tried if r.tried else 0.0
         print(f"{r.target.path:<26} {c.get('killed', 0):>6} {c.get('survived', 0):>5} {c.get('timeout', 0):>4} "
-              f"{c.get('no tests', 0):>5} {score:>6.1f}% {r.seconds:>5.0f}s")
+              f"{c.get('no tests', 0):>5} {score:>6.1f}% {r.seconds:>5.0f}s {c.get('not checked', 0):>5}")
     tried = sum(r.tried for r in results)
     detected = sum(r.detected for r in results)
     total = 100 * detected / tried if tried else 0.0
@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-constant", type=float, default=2.0, help="seconds (default 2)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "salesbot-mutate")
     parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 below this total score (%%)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="do not run: report the results left in --workdir by earlier runs")
     args = parser.parse_args(argv)
 
     if args.list:
@@ -312,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no target matches {args.module}; see --list")
     results = []
     for target in chosen:
+        work = args.workdir / re.sub(r"[^A-Za-z0-9]+", "_", target.path)
+        if args.report_only:
+            if not (work / "mutants" / (target.path + ".meta")).exists():
+                print(f"{target.path}: no earlier run in {work}")
+                continue
+            results.append(collect(work, target, 0.0))
+            continue
         print(f"mutating {target.path} ...", flush=True)
         work = make_workdir(args.workdir, target, args)
         seconds = run_mutmut(work, target, args)
