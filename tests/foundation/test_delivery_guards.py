@@ -149,3 +149,11 @@ def test_what_a_failure_records_is_what_an_admin_reads(runtime):
     first = _items(runtime)[0]
     assert (first.status, first.attempts) == ("dead", cfg.max_attempts)
     assert first.last_error == f"timeout (after {cfg.max_attempts} attempts)"
+
+
+def test_a_card_for_a_platform_without_a_channel_is_given_up_with_the_reason(runtime):
+    _post(runtime, Card("提醒", recipients=("zhangsan",)))
+    report = deliver_due(runtime.factory, {}, NOW, runtime.settings.delivery, "w1")
+    [item] = _items(runtime)
+    assert report.dead == [item.id]
+    assert (item.status, item.claimed_by, item.last_error) == ("dead", None, "no console channel is configured")
