@@ -4,12 +4,13 @@ not get through would send it, through the real inbound job (identity is the ver
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import directory
+from storage import audit, directory
 from storage.db import transaction
 from storage.models import Approval, ApprovalStep
 from tests.approvals.conftest import Chat, make_chat
@@ -148,3 +149,46 @@ def test_an_outsider_cannot_read_an_approval(chat_with_team_lead: Chat) -> None:
     assert chat.say("zhaoliu", "审批 A1")[0].title.startswith("报价审批 A1")  # finance holds a later step
     assert chat.say("wangwu", "审批 A1")[0].title.startswith("报价审批 A1")  # a director may
     assert chat.say("lisi", "审批 A1")[0].title.startswith("报价审批 A1")  # the approver may
+
+
+def test_a_withdrawal_is_dated_audited_and_needs_exactly_one_code(chat: Chat) -> None:
+    submit(chat)
+    for text in ("撤回", "撤回 A1 A2"):
+        usage = chat.say("zhangsan", text)[0]
+        assert usage.title == "命令格式不对" and "请写上一个审批编号，例如：撤回 A17。" in usage.text()
+    assert state(chat)[0] == "pending"
+    chat.now = NOW + timedelta(hours=2)
+    chat.say("zhangsan", "撤回 A1")
+    with chat.factory() as s:
+        found = s.get(Approval, 1)
+        assert found is not None and found.decided_at == NOW + timedelta(hours=2)
+        rows = audit.history(s, "approval", 1)
+    assert [(r.actor, r.field, r.before, r.after) for r in rows][-1] == ("zhangsan", "status", "pending", "withdrawn")
+
+
+def test_withdrawing_at_a_role_step_tells_the_role_and_the_submitter_how_to_resubmit(chat: Chat) -> None:
+    submit(chat, f"报价 {HUAWEI} 30万")
+    chat.say("lisi", "同意 A1")  # now any finance user decides
+    reply = chat.say("zhangsan", "撤回 A1")[0]
+    assert reply.title == "已撤回 A1"
+    assert reply.lines == (f"客户：{HUAWEI}", "金额：￥300,000", "提交人：张三",
+                           "修改后可发送「报价 A1 <金额> [备注]」重新提交。")
+    told = chat.cards_for("zhaoliu")[-1]
+    assert (told.title, told.key) == ("A1 已撤回", "A1")
+    assert told.lines[0] == "张三 撤回了报价审批 A1，无需再处理。" and f"客户：{HUAWEI}" in told.lines
+    assert [c.title for c in chat.cards_for("lisi")][-1] != "A1 已撤回"  # lisi's step is long done
+    refused = chat.say("lisi", "重新提交 A1")[0]
+    assert refused.lines == ("A1 不是你提交的，只有提交人可以重新提交。",)
+
+
+def test_a_resubmission_keeps_what_it_does_not_change_and_only_the_latest_version_resubmits(chat: Chat) -> None:
+    submit(chat, f"报价 {HUAWEI} 68万 含维保")
+    chat.say("zhangsan", "撤回 A1")
+    assert chat.say("zhangsan", "重新提交 A1")[0].title == "已提交报价审批 A2"  # no amount, no note: both kept
+    chat.say("zhangsan", "撤回 A2")
+    assert chat.say("zhangsan", "重新提交 A2 60万 加急 处理")[0].title == "已提交报价审批 A3"
+    with chat.factory() as s:
+        versions = [(a.amount, a.note, a.version) for a in (s.get(Approval, i) for i in (1, 2, 3)) if a]
+    assert versions == [(680000, "含维保", 1), (680000, "含维保", 2), (600000, "加急 处理", 3)]
+    stale = chat.say("zhangsan", "重新提交 A1 50万")[0]
+    assert (stale.title, stale.lines) == ("无法重新提交", ("A1 已经有新版本 A2，请在最新版本上修改。",))

@@ -3,6 +3,7 @@ again nor overwrite what the new holder recorded. Clocks are injected; nothing s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -111,3 +112,51 @@ def test_only_the_holder_renews_or_finishes_a_claim(runtime):
         assert not finish_outbox(s, item_id, "w2", dict(status="dead"))  # finished: nobody holds it now
     assert _items(runtime)[0].status == "sent"
 
+
+
+def test_losing_one_claim_does_not_stop_the_rest_of_the_batch(runtime):
+    _post(runtime, *[Card(title, recipients=(who,)) for title, who in
+                     (("一", "zhangsan"), ("二", "lisi"), ("三", "wangwu"))])
+    cfg = runtime.settings.delivery
+    taken: list[int] = []
+
+    def rival_takes_the_second(card: Card, address: Address) -> None:
+        if card.title == "一":  # meanwhile another worker takes the two oldest claims once they run out
+            now[0] = NOW + LEASE  # (the send took the whole lease: w1 renews before its next send)
+            with transaction(runtime.factory) as s:
+                taken.extend(row.id for row in claim_outbox(s, NOW + LEASE, "w2", LEASE, 2))
+
+    channel = RecordingChannel(per_minute=1000, on_send=rival_takes_the_second)
+    now = [NOW]
+    deliver_due(runtime.factory, {"console": channel}, NOW, cfg, "w1", lease=LEASE, clock=lambda: now[0])
+    assert channel.titles() == ["一", "三"]
+    items = _items(runtime)
+    assert taken == [items[0].id, items[1].id] and items[1].claimed_by == "w2"
+    assert (items[2].status, items[2].claimed_by) == ("sent", None)
+
+
+def test_what_a_failure_records_is_what_an_admin_reads(runtime):
+    _post(runtime, Card("甲", recipients=("zhangsan",)), Card("乙", recipients=("lisi",)))
+    # a cap on attempts (the default has none: only [delivery] retry_hours bounds retrying)
+    cfg = replace(runtime.settings.delivery, max_attempts=3, retry_hours=24 * 30)
+    failing = RecordingChannel(per_minute=1000, failures=[DeliveryError("45009 rate limited"),
+                                                          DeliveryError("81013 invalid user", retryable=False)])
+    report = deliver_due(runtime.factory, {"console": failing}, NOW, cfg, "w1", rng=lambda: 0.5)
+    first, second = _items(runtime)
+    assert (report.retried, report.dead) == ([first.id], [second.id])
+    assert (first.status, first.attempts, first.last_error) == ("pending", 1, "45009 rate limited")
+    assert (second.status, second.attempts, second.last_error) == ("dead", 1, "81013 invalid user")
+    for n in range(2, cfg.max_attempts + 1):  # keeps failing: given up at max_attempts, saying so
+        failing.failures.append(DeliveryError("timeout"))
+        deliver_due(runtime.factory, {"console": failing}, NOW + timedelta(days=n), cfg, "w1", rng=lambda: 0.5)
+    first = _items(runtime)[0]
+    assert (first.status, first.attempts) == ("dead", cfg.max_attempts)
+    assert first.last_error == f"timeout (after {cfg.max_attempts} attempts)"
+
+
+def test_a_card_for_a_platform_without_a_channel_is_given_up_with_the_reason(runtime):
+    _post(runtime, Card("提醒", recipients=("zhangsan",)))
+    report = deliver_due(runtime.factory, {}, NOW, runtime.settings.delivery, "w1")
+    [item] = _items(runtime)
+    assert report.dead == [item.id]
+    assert (item.status, item.claimed_by, item.last_error) == ("dead", None, "no console channel is configured")

@@ -3,8 +3,11 @@ through: a peer, someone below the owner, a second claimer, a claim of a closed 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
+from storage import audit
 from storage import todos as repo
 from storage.db import transaction
 from storage.models import Customer, Todo
@@ -80,3 +83,21 @@ def test_a_closed_todo_cannot_be_claimed(flow):
     assert _todo(flow).owner_id is None
     completed = flow.send("完成 T1").to("zhangsan")[0]
     assert (completed.title, completed.lines) == ("无法完成", ("T1 已经是完成状态。",))
+
+
+def test_a_claim_takes_only_that_todo_and_restarts_its_escalation(runtime):
+    with transaction(runtime.factory) as s:
+        first = repo.add(s, title="寄样品", at=NOW, actor="test", role="rep", due_at=NOW + timedelta(hours=48))
+        second = repo.add(s, title="报价", at=NOW, actor="test", role="rep")
+        first.escalation_level = 1  # it was already chased as unclaimed
+        ids = (first.id, second.id)
+    with transaction(runtime.factory) as s:
+        todo = s.get(Todo, ids[0])
+        assert todo is not None and repo.claim(s, todo, "zhangsan", NOW + timedelta(hours=1))
+    with runtime.factory() as s:
+        one, two = s.get(Todo, ids[0]), s.get(Todo, ids[1])
+        assert one is not None and two is not None
+        assert (one.owner_id, one.escalation_level, one.next_check_at) == ("zhangsan", 0, NOW + timedelta(hours=48))
+        assert two.owner_id is None
+        [entry] = [e for e in audit.history(s, "todo", ids[0]) if e.field == "owner_id"]
+        assert (entry.actor, entry.before, entry.after, entry.note) == ("zhangsan", None, "zhangsan", "claimed")
