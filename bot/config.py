@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from handlers.leads_settings import LeadRepConfig, LeadsConfig, LeadSourceConfig, LeadWeights
+
 DEFAULT_SOURCE = "<embedded default>"
 ENV_PREFIX = "SALESBOT_"
 RULE_KINDS = ("risk", "todo")
@@ -196,6 +198,7 @@ class Settings:
     sla: SlaConfig = field(default_factory=SlaConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    leads: LeadsConfig = field(default_factory=LeadsConfig)
 
     @property
     def is_file(self) -> bool:
@@ -709,8 +712,85 @@ _SECTIONS: dict[str, Callable[[_Reader, Mapping[str, Any]], Any]] = {
     "sla": _read_sla,
     "delivery": _read_delivery,
     "worker": _read_worker,
+    "leads": lambda r, raw: read_leads(r, raw),
 }
 KNOWN_TOP_LEVEL = set(_SECTIONS) | {"users", "approvals"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# [leads]
+
+_LEADS_NUMBERS = ("capacity", "daily_cap", "industry_daily_max", "stale_hours", "win_rate_days",
+                  "first_contact_hours", "reclaim_hours", "claim_daily_max", "claim_holding_max", "api_per_minute")
+
+
+def read_leads(r: _Reader, raw: Mapping[str, Any]) -> LeadsConfig:
+    """[leads], [leads.weights], [[leads.sources]], [[leads.reps]]."""
+    t = r.table(raw, "leads")
+    p = "leads."
+    r.unknown_keys(t, {"roles", "match_region", "weights", "sources", "reps", *_LEADS_NUMBERS}, p)
+    d = LeadsConfig()
+    numbers = {key: r.number(t, key, p, getattr(d, key)) for key in _LEADS_NUMBERS}
+    for key in ("capacity", "first_contact_hours", "reclaim_hours", "api_per_minute"):
+        if numbers[key] < 1:
+            r.problem(f"{p}{key}", "must be at least 1")
+    if numbers["reclaim_hours"] <= numbers["first_contact_hours"]:
+        r.problem(f"{p}reclaim_hours", "must be greater than first_contact_hours")
+    match_region = t.get("match_region", d.match_region)
+    if not isinstance(match_region, bool):
+        r.problem(f"{p}match_region", "must be true or false")
+        match_region = d.match_region
+    return LeadsConfig(roles=r.str_list(t, "roles", p) if "roles" in t else d.roles, match_region=match_region,
+                       weights=_read_lead_weights(r, t), sources=_read_lead_sources(r, t),
+                       reps=_read_lead_reps(r, t), **numbers)
+
+
+def _read_lead_weights(r: _Reader, t: Mapping[str, Any]) -> LeadWeights:
+    w = r.table(t, "leads.weights")
+    p = "leads.weights."
+    r.unknown_keys(w, {"industry", "win_rate", "load", "stale"}, p)
+    d = LeadWeights()
+    return LeadWeights(**{k: r.number(w, k, p, getattr(d, k), float) for k in ("industry", "win_rate", "load", "stale")})
+
+
+def _tables(r: _Reader, t: Mapping[str, Any], key: str) -> list[tuple[str, Mapping[str, Any]]]:
+    items = t.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        r.problem(f"leads.{key}", f"must be an array of tables: [[leads.{key}]]")
+        return []
+    return [(f"leads.{key}[{i}].", item) for i, item in enumerate(items)]
+
+
+def _read_lead_sources(r: _Reader, t: Mapping[str, Any]) -> tuple[LeadSourceConfig, ...]:
+    sources: list[LeadSourceConfig] = []
+    for p, s in _tables(r, t, "sources"):
+        r.unknown_keys(s, {"name", "token"}, p)
+        name, token = r.str_(s, "name", p), r.str_(s, "token", p)
+        if not name:
+            r.problem(f"{p}name", "is required")
+        if len(token) < 16:
+            r.problem(f"{p}token", "must be at least 16 characters (a random secret)")
+        if name and any(x.name == name for x in sources):
+            r.problem(f"{p}name", f"duplicate source {name!r}")
+        sources.append(LeadSourceConfig(name, token))
+    return tuple(sources)
+
+
+def _read_lead_reps(r: _Reader, t: Mapping[str, Any]) -> tuple[LeadRepConfig, ...]:
+    reps: list[LeadRepConfig] = []
+    for p, s in _tables(r, t, "reps"):
+        r.unknown_keys(s, {"id", "industries", "region", "capacity", "on_leave"}, p)
+        uid = r.str_(s, "id", p)
+        if not uid:
+            r.problem(f"{p}id", "is required")
+            continue
+        on_leave = s.get("on_leave", False)
+        if not isinstance(on_leave, bool):
+            r.problem(f"{p}on_leave", "must be true or false")
+            on_leave = False
+        reps.append(LeadRepConfig(uid, r.str_list(s, "industries", p), r.opt_str(s, "region", p),
+                                  r.number(s, "capacity", p, None), on_leave))
+    return tuple(reps)
 
 
 def settings_from_mapping(raw: Mapping[str, Any], source: str) -> Settings:

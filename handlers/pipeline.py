@@ -27,7 +27,8 @@ words_listeners: list[WordsListener] = []
 
 # Modules that register commands, listeners and event handlers on import; every platform has them all.
 COMMAND_MODULES = ("handlers.customers", "handlers.todos", "handlers.risk", "handlers.approvals",
-                   "handlers.contacts", "handlers.org_events", "handlers.archive")
+                   "handlers.contacts", "handlers.org_events", "handlers.archive",
+                   "handlers.leads")
 
 
 def load_command_modules() -> None:
