@@ -21,7 +21,7 @@ from storage.queues import store_inbound_many
 log = logging.getLogger(__name__)
 
 # Each platform module exposes `init_app(app, state)` that registers its webhook routes.
-PLATFORM_MODULES = ("bot.wecom", "bot.dingtalk")
+PLATFORM_MODULES = ("bot.wecom", "bot.dingtalk", "bot.leads_api")
 
 
 @dataclass

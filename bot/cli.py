@@ -19,7 +19,7 @@ from storage.db import upgrade
 log = logging.getLogger("salesbot")
 
 # Extra subcommands contributed by platform modules: name -> (module, add_parser function name)
-PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli")
+PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli", "bot.leads_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from handlers.commands import CommandCall, router
 from handlers.context import Context
 from handlers.events import on_event
+from handlers.leads_intake import lead_from_channel
 from handlers.model import Card, InboundEvent, InboundMessage
 from handlers.risk import CONTACT_DELETED
 from handlers.timefmt import local_time
@@ -85,13 +86,14 @@ class ContactChange:
     source: str = ""  # e.g. DELETE_BY_TRANSFER on del_external_contact
     fail_reason: str = ""
     dedupe_key: str = ""
+    state: str = ""  # the channel QR code's State on add_external_contact
 
     @classmethod
     def of(cls, event: InboundEvent) -> ContactChange:
         d = event.data
         return cls(event.platform, str(d.get("ChangeType", "")), str(d.get("UserID", "")),
                    str(d.get("ExternalUserID", "")), event.time, str(d.get("Source", "")),
-                   str(d.get("FailReason", "")), event.dedupe_key)
+                   str(d.get("FailReason", "")), event.dedupe_key, str(d.get("State", "")))
 
 
 @on_event("wecom", "change_external_contact")
@@ -127,6 +129,8 @@ def contact_added(ctx: Context, change: ContactChange) -> list[Card]:
     _take_ownership(ctx, customer, rep, actor)
     repo.link_conversation(ctx.session, change.platform, change.external_id, customer, "single",
                            contact.name if contact else None, ctx.now, actor)
+    if created and rep is not None and change.state:
+        return lead_from_channel(ctx, customer, rep, change.state)
     if not created or rep is None:
         return []
     lines = [f"已为新联系人建立客户档案：{customer.name}（负责人：{rep.name}）。",

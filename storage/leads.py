@@ -263,3 +263,9 @@ def claims_since(session: Session, user_id: str, since: datetime) -> int:
 def leads_between(session: Session, start: datetime, end: datetime) -> list[Lead]:
     stmt = select(Lead).where(Lead.created_at >= start, Lead.created_at < end).order_by(Lead.id)
     return list(session.scalars(stmt))
+
+
+def created_since(session: Session, source: str, since: datetime) -> int:
+    """Leads a source submitted since then (the per-source rate limit of the intake API)."""
+    stmt = select(func.count(Lead.id)).where(Lead.source == source, Lead.created_at >= since)
+    return int(session.scalar(stmt) or 0)

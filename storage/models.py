@@ -364,6 +364,7 @@ class Lead(Base):
         UniqueConstraint("source", "client_key"),
         Index("ix_leads_sla", "status", "next_check_at"),
         Index("ix_leads_owner", "owner_id", "status"),
+        Index("ix_leads_source_created", "source", "created_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(64))

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import create_app
 from storage.models import Lead
 from tests.approvals.conftest import Chat, make_chat
 
@@ -93,3 +95,9 @@ def lead_of(chat: Chat, lead_id: int) -> Lead:
 def all_leads(chat: Chat) -> list[Lead]:
     with chat.factory() as s:
         return list(s.scalars(select(Lead).order_by(Lead.id)))
+
+
+@pytest.fixture
+def api(leads_chat: Chat) -> FlaskClient:
+    """The web app on the leads harness's runtime, at the harness's clock."""
+    return create_app(runtime=leads_chat.runtime, clock=lambda: leads_chat.now).test_client()

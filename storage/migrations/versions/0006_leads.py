@@ -68,6 +68,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_leads_owner', ['owner_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_phone_key'), ['phone_key'], unique=False)
         batch_op.create_index('ix_leads_sla', ['status', 'next_check_at'], unique=False)
+        batch_op.create_index('ix_leads_source_created', ['source', 'created_at'], unique=False)
 
     op.create_table('pool_claims',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -100,6 +101,7 @@ def downgrade() -> None:
 
     op.drop_table('pool_claims')
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index('ix_leads_source_created')
         batch_op.drop_index('ix_leads_sla')
         batch_op.drop_index(batch_op.f('ix_leads_phone_key'))
         batch_op.drop_index('ix_leads_owner')
