@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 Check = Callable[[Context], list[str]]
 CHECKS: dict[str, Check] = {}
-CHECK_MODULES = ("scheduler.escalation", "scheduler.archive_pull")
+CHECK_MODULES = ("scheduler.escalation", "scheduler.archive_pull", "scheduler.leads_jobs")
 
 
 def scheduled_check(name: str) -> Callable[[Check], Check]:

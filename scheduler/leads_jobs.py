@@ -1,0 +1,13 @@
+"""Lead checks run by every tick: the first-contact ladder (remind at 24 h, take back at 48 h)."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.leads_sla import check_first_contact
+from scheduler.jobs import scheduled_check
+
+
+@scheduled_check("lead_first_contact")
+def lead_first_contact(ctx: Context) -> list[str]:
+    """Assigned leads not contacted in time: the rep reminded and the manager told, then back to the pool."""
+    return check_first_contact(ctx)
