@@ -21,6 +21,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import wecom_directory
 from bot.app import AppState, read_body, state
 from bot.config import Settings, WeComConfig
 from bot.wecom_client import WeComClient, WeComError
@@ -408,6 +409,7 @@ def build_channel(settings: Settings, session_factory: sessionmaker[Session]) ->
     channel = WeComChannel(cfg, WeComClient(cfg, session_factory))
     contact_client = WeComClient(cfg, session_factory, secret=cfg.contact_secret or cfg.secret)
     contacts.register_directory("wecom", WeComContactDirectory(contact_client))
+    wecom_directory.register(contact_client)
     if cfg.archive is not None and cfg.archive.sdk_path:
         from bot.wecom_archive import finance_sdk_source
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from handlers.context import Context
 from handlers.events import on_event
+from handlers.handover import hand_over_departed
 from handlers.model import Card, InboundEvent
+from storage import directory
 from storage.models import OrgEvent
 
 log = logging.getLogger(__name__)
@@ -22,10 +24,21 @@ DINGTALK_ORG_CHANGES = ("user_leave_org", "user_modify_org")
 def store_org_event(ctx: Context, event: InboundEvent) -> list[Card]:
     """Keep the event for the hand-over work; nobody is notified yet."""
     ids = platform_user_ids(event.data)
+    left = event.kind == "user_leave_org"
     ctx.session.add(OrgEvent(platform=event.platform, kind=event.kind, platform_user_ids=",".join(ids),
-                             payload=event.data, received_at=ctx.now, handled=False))
+                             payload=event.data, received_at=ctx.now, handled=left))
     log.info("%s %s stored for %s", event.platform, event.kind, ", ".join(ids) or "no user id")
-    return []
+    return member_left(ctx, event.platform, ids) if left else []
+
+
+def member_left(ctx: Context, platform: str, platform_ids: list[str]) -> list[Card]:
+    """Members who left the org: each one's customers, to-dos, leads and approval steps are handed over."""
+    cards: list[Card] = []
+    for platform_id in platform_ids:
+        user = directory.by_platform_id(ctx.session, platform, platform_id)
+        if user is not None:
+            cards += hand_over_departed(ctx, user.id, ctx.now)
+    return cards
 
 
 def platform_user_ids(data: dict[str, Any]) -> list[str]:

@@ -28,7 +28,7 @@ words_listeners: list[WordsListener] = []
 # Modules that register commands, listeners and event handlers on import; every platform has them all.
 COMMAND_MODULES = ("handlers.customers", "handlers.todos", "handlers.risk", "handlers.approvals",
                    "handlers.contacts", "handlers.org_events", "handlers.archive",
-                   "handlers.leads", "handlers.leads_pool")
+                   "handlers.leads", "handlers.leads_pool", "handlers.handover")
 
 
 def load_command_modules() -> None:

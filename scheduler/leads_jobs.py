@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.context import Context
+from handlers.handover import run_transfers
 from handlers.leads_sla import check_first_contact
 from scheduler.jobs import scheduled_check
 
@@ -11,3 +12,9 @@ from scheduler.jobs import scheduled_check
 def lead_first_contact(ctx: Context) -> list[str]:
     """Assigned leads not contacted in time: the rep reminded and the manager told, then back to the pool."""
     return check_first_contact(ctx)
+
+
+@scheduled_check("platform_transfers")
+def platform_transfers(ctx: Context) -> list[str]:
+    """Customer hand-overs: start the queued ones, poll the started ones, report failures."""
+    return run_transfers(ctx)

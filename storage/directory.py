@@ -110,3 +110,10 @@ def reports_of(session: Session, manager_id: str) -> list[User]:
 def find_users(session: Session, text: str) -> list[User]:
     """Users whose id or name equals the text."""
     return list(session.scalars(select(User).where(or_(User.id == text, User.name == text))))
+
+
+def platform_id_of(session: Session, user: User, platform: str) -> str | None:
+    """A directory user's id on a platform (the reverse of by_platform_id); None if they have none there."""
+    if platform == "console":
+        return user.id
+    return {"wecom": user.wecom_userid, "dingtalk": user.dingtalk_userid}.get(platform)

@@ -86,12 +86,18 @@ def customer_matching(session: Session, lead: Lead) -> Customer | None:
         found = session.scalars(stmt).first()
         if found is not None:
             return found
-    for name in dict.fromkeys((lead.company, unicodedata.normalize("NFKC", lead.company))):
-        stmt = select(Customer).where(Customer.name == name, Customer.status != "closed").order_by(Customer.id)
-        found = session.scalars(stmt.limit(1)).first()
-        if found is not None:
-            return found
-    return None
+    return next((c for c in _named_alike(session, lead) if company_key(c.name) == lead.company_key), None)
+
+
+def _named_alike(session: Session, lead: Lead) -> list[Customer]:
+    """Customers (also those not from a lead, e.g. made by 关联) whose name starts like this company's:
+    a range over the name index, so the cost follows the few names sharing the first characters."""
+    start = unicodedata.normalize("NFKC", lead.company).strip()[:2]
+    if len(start) < 2:
+        return []
+    stmt = (select(Customer).where(Customer.name >= start, Customer.name < start + "\U0010ffff",
+                                   Customer.status != "closed").order_by(Customer.id).limit(200))
+    return list(session.scalars(stmt))
 
 
 def customers_alike(session: Session, lead: Lead, limit: int = 5) -> list[Customer]:
@@ -105,6 +111,9 @@ def customers_alike(session: Session, lead: Lead, limit: int = 5) -> list[Custom
     found: dict[int, Customer] = {}
     for key, customer in session.execute(stmt):
         if _alike(lead.company_key, key):
+            found.setdefault(customer.id, customer)
+    for customer in _named_alike(session, lead):
+        if _alike(lead.company_key, company_key(customer.name)):
             found.setdefault(customer.id, customer)
     return list(found.values())[:limit]
 

@@ -429,5 +429,27 @@ class PoolClaim(Base):
     claimed_at: Mapped[datetime]
 
 
+class PlatformTransfer(Base):
+    """A platform hand-over of one customer or group chat (WeCom 离职/在职继承), polled until it settles.
+
+    status: queued (not sent yet), started (the platform accepted it), done, failed (`detail` says why).
+    """
+
+    __tablename__ = "platform_transfers"
+    __table_args__ = (Index("ix_platform_transfers_due", "status", "next_check_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # customer groupchat
+    external_id: Mapped[str] = mapped_column(String(128))
+    handover_id: Mapped[str] = mapped_column(String(64))  # platform user ids
+    takeover_id: Mapped[str] = mapped_column(String(64))
+    successor_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    resigned: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    next_check_at: Mapped[datetime | None]
+
+
 # win rate per rep and industry reads closed customers by industry: cost follows the closed ones, not all
 Index("ix_customers_outcome", Customer.industry, Customer.stage, Customer.updated_at)

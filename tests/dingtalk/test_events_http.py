@@ -73,7 +73,7 @@ def test_leave_and_modify_events_are_stored_once_for_hand_over(client, runtime):
     with runtime.factory() as s:
         rows = s.scalars(select(OrgEvent).order_by(OrgEvent.id)).all()
     assert [(r.platform, r.kind, r.platform_user_ids, r.handled) for r in rows] == [
-        ("dingtalk", "user_leave_org", "ding_zhangsan", False),
+        ("dingtalk", "user_leave_org", "ding_zhangsan", True),  # handed over at once (handlers.handover)
         ("dingtalk", "user_modify_org", "ding_lisi", False),
     ]
     assert rows[0].payload["OptStaffId"] == "ding_sunqi" and rows[0].received_at == NOW

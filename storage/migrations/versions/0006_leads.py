@@ -1,4 +1,4 @@
-"""leads and ownership: leads, per-rep load counters, daily counts, pool claims
+"""leads and ownership: leads, per-rep load counters, daily counts, pool claims, platform transfers
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +30,25 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_lead_loads_user_id_users')),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_lead_loads'))
     )
+    op.create_table('platform_transfers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform', sa.String(length=16), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('external_id', sa.String(length=128), nullable=False),
+    sa.Column('handover_id', sa.String(length=64), nullable=False),
+    sa.Column('takeover_id', sa.String(length=64), nullable=False),
+    sa.Column('successor_id', sa.String(length=64), nullable=True),
+    sa.Column('resigned', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('created_at', storage.models.UTCDateTime(), nullable=False),
+    sa.Column('next_check_at', storage.models.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['successor_id'], ['users.id'], name=op.f('fk_platform_transfers_successor_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_platform_transfers'))
+    )
+    with op.batch_alter_table('platform_transfers', schema=None) as batch_op:
+        batch_op.create_index('ix_platform_transfers_due', ['status', 'next_check_at'], unique=False)
+
     op.create_table('leads',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=64), nullable=False),
@@ -110,6 +129,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_leads_company_key'))
 
     op.drop_table('leads')
+    with op.batch_alter_table('platform_transfers', schema=None) as batch_op:
+        batch_op.drop_index('ix_platform_transfers_due')
+
+    op.drop_table('platform_transfers')
     op.drop_table('lead_loads')
     op.drop_table('lead_daily')
     # ### end Alembic commands ###

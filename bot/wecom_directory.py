@@ -1,0 +1,52 @@
+"""WeCom customer hand-over (离职继承 / 在职继承) behind handlers.handover.CustomerTransfer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.wecom_client import WeComClient, WeComError
+from handlers import handover
+
+MAX_PAGES = 50
+
+
+class WeComCustomerTransfer:
+    """externalcontact/(resigned/)transfer_customer, groupchat/(onjob_)transfer and the result polls."""
+
+    def __init__(self, client: WeComClient) -> None:
+        self.client = client
+
+    def _post(self, path: str, body: dict) -> dict:
+        try:
+            return self.client.post(path, body)
+        except WeComError as exc:
+            raise handover.TransferUnavailable(f"{path}: {exc}") from exc
+
+    def transfer_customers(self, handover_id: str, takeover: str, external_ids: Sequence[str],
+                           resigned: bool) -> dict[str, int]:
+        path = "externalcontact/resigned/transfer_customer" if resigned else "externalcontact/transfer_customer"
+        data = self._post(path, {"handover_userid": handover_id, "takeover_userid": takeover,
+                                 "external_userid": list(external_ids)})
+        return {str(c.get("external_userid")): int(c.get("errcode") or 0) for c in data.get("customer") or []}
+
+    def transfer_groupchats(self, chat_ids: Sequence[str], new_owner: str, resigned: bool) -> dict[str, int]:
+        path = "externalcontact/groupchat/transfer" if resigned else "externalcontact/groupchat/onjob_transfer"
+        data = self._post(path, {"chat_id_list": list(chat_ids), "new_owner": new_owner})
+        return {str(c.get("chat_id")): int(c.get("errcode") or 0) for c in data.get("failed_chat_list") or []}
+
+    def transfer_status(self, handover_id: str, takeover: str, resigned: bool) -> dict[str, int]:
+        path = "externalcontact/resigned/transfer_result" if resigned else "externalcontact/transfer_result"
+        found: dict[str, int] = {}
+        cursor = ""
+        for _ in range(MAX_PAGES):
+            data = self._post(path, {"handover_userid": handover_id, "takeover_userid": takeover, "cursor": cursor})
+            found.update({str(c.get("external_userid")): int(c.get("status") or 0) for c in data.get("customer") or []})
+            cursor = str(data.get("next_cursor") or "")
+            if not cursor:
+                break
+        return found
+
+
+def register(client: WeComClient) -> None:
+    """Let hand-overs transfer WeCom customers through this app (the customer-contact secret)."""
+    handover.register_transfer("wecom", WeComCustomerTransfer(client))
