@@ -205,21 +205,20 @@ def decide(ctx: Context, lead: Lead) -> Decision:
     """The rep this lead goes to (None: the public pool) and why; the same state gives the same answer."""
     cfg = ctx.settings.leads
     eligible, excluded = _eligible(ctx, lead)
-    ids = [u.id for u in eligible]
-    load = repo.loads(ctx.session, ids)
-    today = repo.daily(ctx.session, ids, china_day(ctx.now), lead.industry)
-    wins = repo.win_rates(ctx.session, ids, lead.industry, ctx.now - timedelta(days=cfg.win_rate_days))
+    load = repo.loads(ctx.session, eligible)
+    today = repo.daily(ctx.session, eligible, china_day(ctx.now), lead.industry)
+    wins = repo.win_rates(ctx.session, eligible, lead.industry, ctx.now - timedelta(days=cfg.win_rate_days))
     scored: list[Candidate] = []
-    for user in eligible:
-        capacity = cfg.rep(user.id).capacity or cfg.capacity
-        open_, stale = load.get(user.id, (0, 0))
-        total, same = today.get(user.id, (0, 0))
+    for uid in eligible:
+        capacity = cfg.rep(uid).capacity or cfg.capacity
+        open_, stale = load.get(uid, (0, 0))
+        total, same = today.get(uid, (0, 0))
         if open_ + stale >= capacity:
-            excluded[user.id] = f"满负荷（{open_ + stale}/{capacity}）"
+            excluded[uid] = f"满负荷（{open_ + stale}/{capacity}）"
         elif total >= cfg.daily_cap:
-            excluded[user.id] = f"今日已分配 {total} 条，达到上限"
+            excluded[uid] = f"今日已分配 {total} 条，达到上限"
         else:
-            scored.append(_score(ctx, user, lead, wins.get(user.id, 0.0), open_, stale, capacity,
+            scored.append(_score(ctx, uid, lead, wins.get(uid, 0.0), open_, stale, capacity,
                                  fused=bool(lead.industry) and same >= cfg.industry_daily_max))
     scored.sort(key=lambda c: (-c.score, c.user_id))
     reason: dict[str, Any] = {"rule": "score", "scores": [c.as_dict() for c in scored[:5]],
@@ -234,31 +233,31 @@ def decide(ctx: Context, lead: Lead) -> Decision:
     return Decision(best.user_id, {**reason, "picked": best.user_id, "why": _why(ctx, best)})
 
 
-def _eligible(ctx: Context, lead: Lead) -> tuple[list[User], dict[str, str]]:
+def _eligible(ctx: Context, lead: Lead) -> tuple[list[str], dict[str, str]]:
+    """Active members with an assignable role, not on leave, in the lead's region; and who was left out."""
     cfg = ctx.settings.leads
-    users = {u.id: u for role in cfg.roles for u in directory.with_role(ctx.session, role)}
-    eligible: list[User] = []
+    eligible: list[str] = []
     excluded: dict[str, str] = {}
-    for uid in sorted(users):
+    for uid in directory.active_ids_with_roles(ctx.session, cfg.roles):
         rep = cfg.rep(uid)
         if rep.on_leave:
             excluded[uid] = "休假"
         elif cfg.match_region and lead.region and rep.region and rep.region != lead.region:
             excluded[uid] = f"区域不符（{rep.region}）"
         else:
-            eligible.append(users[uid])
+            eligible.append(uid)
     return eligible, excluded
 
 
-def _score(ctx: Context, user: User, lead: Lead, win_rate: float, open_: int, stale: int, capacity: int,
+def _score(ctx: Context, uid: str, lead: Lead, win_rate: float, open_: int, stale: int, capacity: int,
            fused: bool) -> Candidate:
     w = ctx.settings.leads.weights
-    industry = 1.0 if lead.industry and lead.industry in ctx.settings.leads.rep(user.id).industries else 0.0
+    industry = 1.0 if lead.industry and lead.industry in ctx.settings.leads.rep(uid).industries else 0.0
     # stale (untouched) leads do not lower the load: they count as load and once more as a penalty
     load = max(0.0, 1.0 - (open_ + stale) / capacity)
     penalty = min(1.0, stale / capacity)
     score = w.industry * industry + w.win_rate * win_rate + w.load * load - w.stale * penalty
-    return Candidate(user.id, industry, round(win_rate, 4), round(load, 4), round(penalty, 4), round(score, 4), fused)
+    return Candidate(uid, industry, round(win_rate, 4), round(load, 4), round(penalty, 4), round(score, 4), fused)
 
 
 def _why(ctx: Context, best: Candidate) -> str:

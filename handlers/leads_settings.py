@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -51,4 +52,8 @@ class LeadsConfig:
     reps: tuple[LeadRepConfig, ...] = ()
 
     def rep(self, user_id: str) -> LeadRepConfig:
-        return next((r for r in self.reps if r.id == user_id), LeadRepConfig(user_id))
+        return self._reps_by_id.get(user_id) or LeadRepConfig(user_id)
+
+    @cached_property
+    def _reps_by_id(self) -> dict[str, LeadRepConfig]:
+        return {r.id: r for r in self.reps}

@@ -117,3 +117,9 @@ def platform_id_of(session: Session, user: User, platform: str) -> str | None:
     if platform == "console":
         return user.id
     return {"wecom": user.wecom_userid, "dingtalk": user.dingtalk_userid}.get(platform)
+
+
+def active_ids_with_roles(session: Session, roles: Iterable[str]) -> list[str]:
+    """Ids of active users holding one of these roles, sorted (lead assignment reads only the ids)."""
+    stmt = select(User.id).where(User.role.in_(list(roles)), User.active.is_(True)).order_by(User.id)
+    return list(session.scalars(stmt))
