@@ -728,9 +728,10 @@ def read_leads(r: _Reader, raw: Mapping[str, Any]) -> LeadsConfig:
     """[leads], [leads.weights], [[leads.sources]], [[leads.reps]]."""
     t = r.table(raw, "leads")
     p = "leads."
-    r.unknown_keys(t, {"roles", "match_region", "weights", "sources", "reps", *_LEADS_NUMBERS}, p)
+    r.unknown_keys(t, {"roles", "match_region", "weights", "sources", "reps", "fairness_threshold", *_LEADS_NUMBERS}, p)
     d = LeadsConfig()
     numbers = {key: r.number(t, key, p, getattr(d, key)) for key in _LEADS_NUMBERS}
+    numbers["fairness_threshold"] = r.number(t, "fairness_threshold", p, d.fairness_threshold, float)
     for key in ("capacity", "first_contact_hours", "reclaim_hours", "api_per_minute"):
         if numbers[key] < 1:
             r.problem(f"{p}{key}", "must be at least 1")

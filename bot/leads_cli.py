@@ -6,26 +6,32 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from bot.cli import parse_time, settings_of
 from bot.runtime import open_runtime, sync_directory, worker_id
 from handlers.context import Context
 from handlers.leads_intake import CsvReport, import_rows, read_csv
+from handlers.leads_report import fairness, last_week
 from storage.db import transaction
 
 MakeSub = Callable[..., argparse.ArgumentParser]
 
 
 def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
-    """Register `leads import`."""
-    leads = make_sub(sub, "leads", "leads: import a CSV file", None)
+    """Register `leads import` and `leads report`."""
+    leads = make_sub(sub, "leads", "leads: import a CSV file, the fairness report", None)
     actions = leads.add_subparsers(metavar="ACTION")
     p = make_sub(actions, "import", "import leads from a CSV file (English or Chinese headers); bad rows are "
                  "reported as 第N行 and skipped, good rows imported; re-running imports nothing twice", cmd_import)
     p.add_argument("file", metavar="FILE", help="CSV, UTF-8 (with or without BOM); - for stdin")
     p.add_argument("--source", default="csv", help="source of rows without a source column (default: csv)")
     p.add_argument("--at", help=argparse.SUPPRESS)
+    p = make_sub(actions, "report", "the lead fairness report: per rep and team, quality bands, first-contact "
+                 "times, conversion, deviation flags (default: the last 7 days)", cmd_report)
+    p.add_argument("--week", action="store_true", help="last calendar week (Monday to Monday, China time)")
+    p.add_argument("--at", help="as of this ISO-8601 time (default: now)")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -52,3 +58,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     print(json.dumps({"imported": len(report.imported), "repeated": report.repeated, "bad": len(report.problems)}))
     return 1 if report.problems else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    at = parse_time(args.at)
+    start, end = last_week(at) if args.week else (at - timedelta(days=7), at)
+    settings = settings_of(args)
+    with open_runtime(settings, with_channels=False) as runtime, runtime.factory() as session:
+        report = fairness(Context(session, settings, at), start, end)
+    for line in report.lines():
+        print(line)
+    return 0

@@ -47,6 +47,7 @@ class LeadsConfig:
     claim_daily_max: int = 5
     claim_holding_max: int = 50
     api_per_minute: int = 60
+    fairness_threshold: float = 0.15
     weights: LeadWeights = LeadWeights()
     sources: tuple[LeadSourceConfig, ...] = ()
     reps: tuple[LeadRepConfig, ...] = ()

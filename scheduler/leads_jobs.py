@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.handover import run_transfers
+from handlers.leads_report import weekly_fairness_card
 from handlers.leads_sla import check_first_contact
 from scheduler.jobs import scheduled_check
 
@@ -18,3 +19,9 @@ def lead_first_contact(ctx: Context) -> list[str]:
 def platform_transfers(ctx: Context) -> list[str]:
     """Customer hand-overs: start the queued ones, poll the started ones, report failures."""
     return run_transfers(ctx)
+
+
+@scheduled_check("lead_fairness_weekly")
+def lead_fairness_weekly(ctx: Context) -> list[str]:
+    """Monday morning: last week's lead fairness report to the managers."""
+    return weekly_fairness_card(ctx)
