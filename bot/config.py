@@ -721,7 +721,8 @@ KNOWN_TOP_LEVEL = set(_SECTIONS) | {"users", "approvals"}
 # [leads]
 
 _LEADS_NUMBERS = ("capacity", "daily_cap", "industry_daily_max", "stale_hours", "win_rate_days",
-                  "first_contact_hours", "reclaim_hours", "claim_daily_max", "claim_holding_max", "api_per_minute")
+                  "first_contact_hours", "reclaim_hours", "claim_daily_max", "claim_holding_max", "api_per_minute",
+                  "org_sync_hours")
 
 
 def read_leads(r: _Reader, raw: Mapping[str, Any]) -> LeadsConfig:

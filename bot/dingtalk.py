@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import dingtalk_directory
 from bot.app import read_body
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
@@ -280,4 +281,6 @@ class DingTalkChannel:
 
 
 def build_channel(settings: Settings, factory: sessionmaker[Session]) -> DingTalkChannel:
-    return DingTalkChannel(settings, factory)
+    channel = DingTalkChannel(settings, factory)
+    dingtalk_directory.register(channel.client)
+    return channel

@@ -20,7 +20,8 @@ MakeSub = Callable[..., argparse.ArgumentParser]
 
 
 def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
-    """Register `leads import` and `leads report`."""
+    """Register `leads import`, `leads report` and `org sync`."""
+    add_org_commands(sub, make_sub)
     leads = make_sub(sub, "leads", "leads: import a CSV file, the fairness report", None)
     actions = leads.add_subparsers(metavar="ACTION")
     p = make_sub(actions, "import", "import leads from a CSV file (English or Chinese headers); bad rows are "
@@ -69,3 +70,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 0
+
+
+def add_org_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
+    """Register `org sync`."""
+    org = make_sub(sub, "org", "the org directory", None)
+    actions = org.add_subparsers(metavar="ACTION")
+    p = make_sub(actions, "sync", "read the directory from WeCom / DingTalk now ([[users]] still set role and "
+                 "prefer); members who left are made inactive and handed over", cmd_org_sync)
+    p.add_argument("--at", help=argparse.SUPPRESS)
+
+
+def cmd_org_sync(args: argparse.Namespace) -> int:
+    from handlers import outbox
+    from handlers.org_sync import sync_org
+    from scheduler.runner import Worker
+
+    at = parse_time(args.at)
+    settings = settings_of(args)
+    with open_runtime(settings) as runtime:
+        sync_directory(runtime)
+        with transaction(runtime.factory) as session:
+            ctx = Context(session, settings, at)
+            lines, cards = sync_org(ctx)
+            outbox.post(ctx, cards)
+        Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(), clock=lambda: at).pump()
+    for line in lines or ["no platform directory is configured"]:
+        print(line)
+    return 0 if lines and not any("unavailable" in line for line in lines) else 1

@@ -409,7 +409,7 @@ def build_channel(settings: Settings, session_factory: sessionmaker[Session]) ->
     channel = WeComChannel(cfg, WeComClient(cfg, session_factory))
     contact_client = WeComClient(cfg, session_factory, secret=cfg.contact_secret or cfg.secret)
     contacts.register_directory("wecom", WeComContactDirectory(contact_client))
-    wecom_directory.register(contact_client)
+    wecom_directory.register(contact_client, channel.client)
     if cfg.archive is not None and cfg.archive.sdk_path:
         from bot.wecom_archive import finance_sdk_source
 

@@ -1,4 +1,5 @@
-"""WeCom customer hand-over (离职继承 / 在职继承) behind handlers.handover.CustomerTransfer."""
+"""WeCom customer hand-over (离职继承 / 在职继承) and the org directory, behind neutral protocols
+(handlers.handover.CustomerTransfer, handlers.org_sync.OrgDirectory)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 from bot.wecom_client import WeComClient, WeComError
 from handlers import handover
+from handlers.org_sync import OrgDirectoryUnavailable, OrgMember, register_org_directory
 
 MAX_PAGES = 50
 
@@ -47,6 +49,29 @@ class WeComCustomerTransfer:
         return found
 
 
-def register(client: WeComClient) -> None:
-    """Let hand-overs transfer WeCom customers through this app (the customer-contact secret)."""
+def register(client: WeComClient, app_client: WeComClient | None = None) -> None:
+    """Let hand-overs transfer WeCom customers (the customer-contact secret) and org sync read the
+    directory (the app's secret: its visibility scope)."""
     handover.register_transfer("wecom", WeComCustomerTransfer(client))
+    register_org_directory("wecom", WeComOrgDirectory(app_client or client))
+
+
+class WeComOrgDirectory:
+    """handlers.org_sync.OrgDirectory over department/list + user/list (direct_leader, status)."""
+
+    def __init__(self, client: WeComClient) -> None:
+        self.client = client
+
+    def members(self) -> list[OrgMember]:
+        try:
+            departments = self.client.get("department/list").get("department") or []
+            found: dict[str, OrgMember] = {}
+            for dept in departments:
+                for u in self.client.get("user/list", {"department_id": dept.get("id")}).get("userlist") or []:
+                    leaders = u.get("direct_leader") or []
+                    found.setdefault(str(u["userid"]), OrgMember(
+                        str(u["userid"]), str(u.get("name") or u["userid"]), str(leaders[0]) if leaders else None,
+                        active=int(u.get("status") or 1) in (1, 4)))  # 2 disabled, 5 left
+        except WeComError as exc:
+            raise OrgDirectoryUnavailable(str(exc)) from exc
+        return list(found.values())

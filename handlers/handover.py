@@ -217,7 +217,7 @@ def _customer_lines(ctx: Context, customer: Customer) -> list[str]:
 def _queue_transfers(ctx: Context, departed: User, successor: User, customers: list[Customer],
                      resigned: bool) -> int:
     queued = 0
-    for platform in _transfers:
+    for platform in set(_transfers) & (outbox.enabled_platforms(ctx) | {"console"}):
         handover = directory.platform_id_of(ctx.session, departed, platform)
         takeover = directory.platform_id_of(ctx.session, successor, platform)
         if not handover or not takeover:

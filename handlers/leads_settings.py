@@ -48,6 +48,7 @@ class LeadsConfig:
     claim_holding_max: int = 50
     api_per_minute: int = 60
     fairness_threshold: float = 0.15
+    org_sync_hours: int = 0  # off unless configured
     weights: LeadWeights = LeadWeights()
     sources: tuple[LeadSourceConfig, ...] = ()
     reps: tuple[LeadRepConfig, ...] = ()

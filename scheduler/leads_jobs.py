@@ -6,6 +6,7 @@ from handlers.context import Context
 from handlers.handover import run_transfers
 from handlers.leads_report import weekly_fairness_card
 from handlers.leads_sla import check_first_contact
+from handlers.org_sync import scheduled_org_sync
 from scheduler.jobs import scheduled_check
 
 
@@ -25,3 +26,9 @@ def platform_transfers(ctx: Context) -> list[str]:
 def lead_fairness_weekly(ctx: Context) -> list[str]:
     """Monday morning: last week's lead fairness report to the managers."""
     return weekly_fairness_card(ctx)
+
+
+@scheduled_check("org_sync")
+def org_sync(ctx: Context) -> list[str]:
+    """Every [leads] org_sync_hours: the org directory from WeCom / DingTalk; leavers handed over."""
+    return scheduled_org_sync(ctx)

@@ -71,6 +71,7 @@ class User(Base):
     dingtalk_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
     prefer: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    synced_from: Mapped[str | None] = mapped_column(String(16))  # platform whose directory sync made the user
     current_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", use_alter=True))
 
 

@@ -54,6 +54,9 @@ class FakeWeComServer:
     # customer hand-over: errcode per external id / chat id when starting, status per external id after
     transfer_errors: dict[str, int] = field(default_factory=dict)
     transfer_status: dict[str, int] = field(default_factory=dict)
+    # the org directory: departments [{id, parentid}], members [{userid, name, department, direct_leader, status}]
+    departments: list[dict[str, Any]] = field(default_factory=lambda: [{"id": 1, "parentid": 0, "name": "公司"}])
+    members: list[dict[str, Any]] = field(default_factory=list)
     invalid_users: set[str] = field(default_factory=set)
     requests: list[Recorded] = field(default_factory=list)
     _outcomes: list[bool] = field(default_factory=list)  # per request: answered errcode 0
@@ -179,7 +182,8 @@ class FakeWeComServer:
                    "externalcontact/groupchat/transfer": self._group_transfer,
                    "externalcontact/groupchat/onjob_transfer": self._group_transfer,
                    "externalcontact/resigned/transfer_result": self._transfer_result,
-                   "externalcontact/transfer_result": self._transfer_result}.get(path)
+                   "externalcontact/transfer_result": self._transfer_result,
+                   "department/list": self._department_list, "user/list": self._user_list}.get(path)
         if handler is None:
             return 404, {"errcode": 404, "errmsg": "no such api in the fake"}
         return 200, handler(query, json.loads(body) if body else {})
@@ -216,6 +220,14 @@ class FakeWeComServer:
         page = int(query.get("cursor") or 0)
         more = {"next_cursor": str(page + 1)} if page + 1 < len(found) else {}
         return {"errcode": 0, "errmsg": "ok", **found[page], **more}
+
+    def _department_list(self, _query: dict[str, str], _data: dict[str, Any]) -> dict[str, Any]:
+        return {"errcode": 0, "errmsg": "ok", "department": self.departments}
+
+    def _user_list(self, query: dict[str, str], _data: dict[str, Any]) -> dict[str, Any]:
+        dept = int(query.get("department_id") or 0)
+        found = [m for m in self.members if dept in (m.get("department") or [1])]
+        return {"errcode": 0, "errmsg": "ok", "userlist": found}
 
     def _transfer(self, _query: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
         ids = data.get("external_userid") or []
