@@ -150,3 +150,13 @@ def test_contacted_and_invalid_answers(leads_chat: Chat) -> None:
     assert (lead.status, lead.closed_reason) == ("invalid", "空号")
     with leads_chat.factory() as s:
         assert s.get(LeadLoad, "zhangsan").open_leads == 0
+
+
+def test_others_cannot_see_or_close_a_reps_lead(leads_chat: Chat) -> None:
+    lead_id, _, owner = post(leads_chat, "星辰教育", "13800000501", "K12", "华东")
+    assert owner == "zhangsan"
+    shown = leads_chat.say("xiaoming", f"线索 L{lead_id}")[-1].text()
+    assert "只有负责人和主管可以查看" in shown and "13800000501" not in shown
+    refused = leads_chat.say("xiaoming", f"无效 L{lead_id} 不想要")[-1].text()
+    assert "只有负责人或主管" in refused and lead_of(leads_chat, lead_id).status == "assigned"
+    assert "13800000501" in leads_chat.say("zhangsan", f"线索 L{lead_id}")[-1].text()
