@@ -1,7 +1,7 @@
 """Directory changes reported by a platform (someone left, someone changed), kept for hand-overs.
 
-The events are stored as they came (OrgEvent, `handled` false); the hand-over of a leaver's customers,
-to-dos and approvals works from these rows.
+The events are stored as they came (OrgEvent). A leaver (DingTalk user_leave_org, WeCom change_contact
+delete_user) is handed over at once (handlers.handover) and the row marked handled.
 """
 
 from __future__ import annotations
@@ -54,3 +54,13 @@ def platform_user_ids(data: dict[str, Any]) -> list[str]:
 
 for _kind in DINGTALK_ORG_CHANGES:
     on_event("dingtalk", _kind)(store_org_event)
+
+
+@on_event("wecom", "change_contact")
+def wecom_member_changed(ctx: Context, event: InboundEvent) -> list[Card]:
+    """WeCom's contacts-sync callback: a deleted member (delete_user) is handed over like a DingTalk leaver."""
+    if event.data.get("ChangeType") != "delete_user" or not event.data.get("UserID"):
+        return []
+    ctx.session.add(OrgEvent(platform="wecom", kind="delete_user", platform_user_ids=str(event.data["UserID"]),
+                             payload=event.data, received_at=ctx.now, handled=True))
+    return member_left(ctx, "wecom", [str(event.data["UserID"])])

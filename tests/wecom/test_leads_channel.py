@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storage.models import Customer, Lead
+from storage import customers
+from storage.db import transaction
+from storage.models import Customer, Lead, User
 from tests.fakes.wecom import message_text
 from tests.wecom.conftest import run_jobs
 from tests.wecom.test_contacts import HUAWEI, change, huawei_contact
@@ -32,3 +34,24 @@ def test_a_contact_without_state_is_no_lead(sender, runtime, channels, fake_weco
     run_jobs(runtime, channels, clock())
     with runtime.factory() as s:
         assert s.scalars(select(Lead)).all() == []
+
+
+def test_a_deleted_member_is_handed_over(sender, runtime, channels, fake_wecom, clock):
+    with transaction(runtime.factory) as s:
+        customers.create(s, "华为技术有限公司", "zhangsan", clock(), "test")
+    for _ in range(2):  # a redelivery hands over nothing twice
+        resp = sender.event("change_contact", ChangeType="delete_user", UserID="zhangsan")
+        assert resp.status_code == 200
+        run_jobs(runtime, channels, clock())
+    with runtime.factory() as s:
+        assert s.get(User, "zhangsan").active is False
+        assert s.scalars(select(Customer)).one().owner_id == "lisi"  # no teammate: the manager
+    checklists = [c for c in fake_wecom.sent() if "客户交接清单" in message_text(c)]
+    assert len(checklists) == 1 and checklists[0]["touser"] == "lisi"
+
+
+def test_other_member_changes_hand_nothing_over(sender, runtime, channels, fake_wecom, clock):
+    sender.event("change_contact", ChangeType="update_user", UserID="zhangsan")
+    run_jobs(runtime, channels, clock())
+    with runtime.factory() as s:
+        assert s.get(User, "zhangsan").active is True
