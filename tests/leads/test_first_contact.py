@@ -3,20 +3,23 @@ team told; the archive showing the rep writing to the customer counts as contact
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.model import InboundMessage
 from scheduler.inbound import process_inbound
 from storage import audit, customers
 from storage import leads as repo
 from storage.db import transaction
-from storage.models import Customer, Lead, PoolClaim
+from storage.models import Customer, Lead, LeadLoad, PoolClaim
 from storage.queues import store_inbound
-from tests.approvals.conftest import Chat
+from tests.approvals.conftest import Chat, make_chat
 from tests.conftest import NOW
-from tests.leads.conftest import all_leads, lead_of
+from tests.leads.conftest import LEADS_TOML, all_leads, lead_of
 
 
 def register(chat: Chat, text: str = "线索 星辰教育 13800000001 K12") -> int:
@@ -117,3 +120,18 @@ def test_claim_caps_and_released_customers_in_the_pool(leads_chat: Chat) -> None
     refused = leads_chat.say("zhangsan", "申领 L2 熟悉")[-1].text()
     assert "每日上限 2" in refused and lead_of(leads_chat, 2).status == "pool"
     assert "不在公海" in leads_chat.say("xiaoming", "申领 L1 我要")[-1].text()
+
+
+def test_an_untouched_lead_turns_stale_and_counts_against_the_rep(write_config: Callable[..., Path], engine: Engine,
+                                                                   factory: sessionmaker[Session]) -> None:
+    chat = make_chat(write_config, engine, factory, LEADS_TOML.replace("capacity = 10", "capacity = 10\nstale_hours = 30"))
+    lead_id = register(chat)
+    assert chat.tick(NOW + timedelta(hours=31)) == [f"lead_first_contact: L{lead_id}: stale",
+                                                    f"lead_first_contact: L{lead_id}: xiaohong reminded, manager told"]
+    with chat.factory() as s:
+        load = s.get(LeadLoad, "xiaohong")
+        assert (load.open_leads, load.stale_leads) == (0, 1)
+    chat.say("xiaohong", f"已联系 L{lead_id}")  # contact clears it
+    with chat.factory() as s:
+        load = s.get(LeadLoad, "xiaohong")
+        assert (load.open_leads, load.stale_leads) == (1, 0)
