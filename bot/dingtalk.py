@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import dingtalk_directory
 from bot.card_text import inert_card, inert_markdown
 from bot.config import Settings
 from bot.dingtalk_client import DingTalkClient, WebhookGone
@@ -346,3 +347,5 @@ def build_channel(settings: Settings, factory: sessionmaker[Session]) -> DingTal
 def wire_services(settings: Settings, factory: sessionmaker[Session]) -> None:
     """Give handlers DingTalk's services: the decoder of raw events stored before events were neutral."""
     events.register_legacy_decoder(PLATFORM, legacy_event)
+    if settings.dingtalk.enabled:  # org sync reads the directory with the app's token
+        dingtalk_directory.register(DingTalkClient(settings.dingtalk, factory))

@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import wecom_directory
 from bot.card_text import inert_card, inert_markdown, inert_scheme
 from bot.config import Settings, WeComConfig
 from bot.edge import AppState, read_body, state
@@ -431,6 +432,7 @@ def wire_services(settings: Settings, session_factory: sessionmaker[Session]) ->
         return
     contact_client = WeComClient(cfg, session_factory, secret=cfg.contact_secret or cfg.secret)
     contacts.register_directory("wecom", WeComContactDirectory(contact_client))
+    wecom_directory.register(contact_client, WeComClient(cfg, session_factory))
     if cfg.archive is not None and cfg.archive.sdk_path:
         archive.register_source("wecom", lambda: finance_sdk_source(cfg), cfg.archive.batch_size)
     else:

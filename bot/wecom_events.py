@@ -19,6 +19,8 @@ from handlers.event_model import (
     CustomerTransferFailed,
     CustomerTransferred,
     Event,
+    MemberChanged,
+    MemberLeft,
 )
 from handlers.model import InboundEvent
 
@@ -43,6 +45,19 @@ def decode_event(f: dict[str, Any]) -> Event | None:
                           update_ref=field(f, "ResponseCode") or None)
     if kind == "msgaudit_notify":
         return ArchiveReady(**base)
+    if kind == "change_contact":  # the contacts-sync callback: a member deleted (left) or changed
+        return _member_change(f, base)
+    return None
+
+
+def _member_change(f: dict[str, Any], base: dict[str, Any]) -> Event | None:
+    change, member = field(f, "ChangeType"), field(f, "UserID")
+    if not member:
+        return None
+    if change == "delete_user":
+        return MemberLeft(**base, members=(member,), actor=field(f, "FromUserName"))
+    if change == "update_user":
+        return MemberChanged(**base, members=(member,), actor=field(f, "FromUserName"))
     return None
 
 

@@ -33,6 +33,7 @@ from handlers.event_model import (
     CustomerTransferred,
 )
 from handlers.events import on_event
+from handlers.leads_intake import lead_from_channel
 from handlers.model import Card, InboundMessage
 from handlers.risk import CONTACT_DELETED
 from handlers.timefmt import local_time
@@ -107,6 +108,8 @@ def contact_added(ctx: Context, change: CustomerAdded) -> list[Card]:
     _take_ownership(ctx, customer, rep, actor)
     repo.link_conversation(ctx.session, change.platform, change.customer, customer, "single",
                            contact.name if contact else None, ctx.now, actor)
+    if created and rep is not None and change.state:
+        return lead_from_channel(ctx, customer, rep, change.state)
     if not created or rep is None:
         return []
     lines = [f"已为新联系人建立客户档案：{customer.name}（负责人：{rep.name}）。",

@@ -13,7 +13,19 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from handlers import archive, contacts, customers, org_events, risk, risk_feedback, scanning, todos
+from handlers import (
+    archive,
+    contacts,
+    customers,
+    handover,
+    leads,
+    leads_pool,
+    org_events,
+    risk,
+    risk_feedback,
+    scanning,
+    todos,
+)
 from handlers.approvals import commands as approval_commands
 from handlers.approvals import views as approval_views
 from handlers.context import Context
@@ -24,7 +36,8 @@ from storage.models import Customer, Message
 WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
 
 HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approval_commands, approval_views,
-                                            contacts, org_events, archive, risk_feedback)
+                                            contacts, org_events, archive, risk_feedback, leads, leads_pool,
+                                            handover)
 WORDS_LISTENERS: tuple[WordsListener, ...] = (risk.scan_words,)
 # Run over each message before its write transaction opens (slow pure work, e.g. keyword scanning).
 PREPARERS: tuple[Callable[[Any, InboundMessage], None], ...] = (scanning.prescan_message,)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from handlers.leads_settings import LeadsConfig
+
 
 @dataclass(frozen=True)
 class UserConfig:
@@ -111,6 +113,9 @@ class BusinessSettings(Protocol):
 
     @property
     def sla(self) -> SlaConfig: ...
+
+    @property
+    def leads(self) -> LeadsConfig: ...
 
     @property
     def enabled_platforms(self) -> tuple[str, ...]:

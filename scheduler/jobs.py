@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers import risk_followup
+from handlers import handover, leads_report, leads_sla, org_sync, risk_followup
 from handlers.context import Context
 from scheduler import archive_pull, escalation
 from scheduler.settings import WorkerSettings
@@ -31,6 +31,10 @@ CHECKS: dict[str, Check] = {
     "risk_close_reminders": risk_followup.remind_to_close,
     "risk_digest": risk_followup.send_digests,
     "rules_report_weekly": risk_followup.weekly_rules_report,
+    "lead_first_contact": leads_sla.check_first_contact,
+    "platform_transfers": handover.run_transfers,
+    "lead_fairness_weekly": leads_report.weekly_fairness_card,
+    "org_sync": org_sync.scheduled_org_sync,
 }
 
 

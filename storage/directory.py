@@ -49,7 +49,7 @@ def sync_users(session: Session, users: Iterable[UserLike], at: datetime, actor:
     rows: dict[str, User] = {u.id: u for u in session.scalars(select(User))}
     before = {uid: {f: getattr(row, f) for f in SYNCED_FIELDS} for uid, row in rows.items()}
     for uid in rows:
-        if uid not in wanted:
+        if uid not in wanted and rows[uid].synced_from is None:  # a platform's directory sync owns its users
             wanted[uid] = {**before[uid], "active": False}
     changes = 0
     for uid, values in wanted.items():
@@ -181,3 +181,76 @@ def find_users(session: Session, text: str) -> list[User]:
 def all_users(session: Session) -> list[User]:
     """Every user row, active or not (the directory is small)."""
     return list(session.scalars(select(User)))
+
+
+def user_by_platform_id(session: Session, platform: str, platform_user_id: str) -> User | None:
+    """The directory user behind a platform's user id, active or not (hand-over of a leaver)."""
+    if platform == CONSOLE:
+        return session.get(User, platform_user_id)
+    stmt = (select(User).join(UserIdentity, UserIdentity.user_id == User.id)
+            .where(UserIdentity.platform == platform, UserIdentity.external_id == platform_user_id))
+    return session.scalars(stmt).first()
+
+
+def platform_id_of(session: Session, user: User, platform: str) -> str | None:
+    """A directory user's id on a platform (the reverse of by_platform_id); None if they have none there."""
+    return platform_id(session, user.id, platform)
+
+
+def active_ids_with_roles(session: Session, roles: Iterable[str]) -> list[str]:
+    """Ids of active users holding one of these roles, sorted (lead assignment reads only the ids)."""
+    stmt = select(User.id).where(User.role.in_(list(roles)), User.active.is_(True)).order_by(User.id)
+    return list(session.scalars(stmt))
+
+
+class OrgMemberLike(Protocol):
+    """A member as a platform's directory lists them (handlers.org_sync.OrgMember)."""
+
+    @property
+    def platform_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def manager_platform_id(self) -> str | None: ...
+    @property
+    def active(self) -> bool: ...
+
+
+def apply_org_members(session: Session, platform: str, members: Iterable[OrgMemberLike], configured: set[str],
+                      at: datetime) -> tuple[int, list[str]]:
+    """Write a platform's directory into users (the one place org sync writes them): new members are
+    created as reps, names and managers follow the platform, users listed in [[users]] (`configured`) keep
+    their role and prefer. Returns (fields changed, ids of users who left or are gone from the listing)."""
+    listed = {m.platform_id: m for m in members}
+    stmt = (select(UserIdentity.external_id, User).join(User, UserIdentity.user_id == User.id)
+            .where(UserIdentity.platform == platform))
+    known: dict[str, User] = {pid: user for pid, user in session.execute(stmt).tuples()}
+    changes, left = 0, []
+    for pid, member in listed.items():
+        if pid in known:
+            continue
+        uid = pid if session.get(User, pid) is None else f"{platform}:{pid}"
+        user = known[pid] = User(id=uid, name=member.name, role="rep", active=True, synced_from=platform)
+        session.add(user)
+        session.flush()
+        set_platform_id(session, uid, platform, pid)
+        audit.record(session, at, f"org-sync:{platform}", "user", uid, "created", None, member.name)
+        changes += 1
+    for pid, member in listed.items():
+        user = known[pid]
+        boss = known.get(member.manager_platform_id or "")
+        values: dict[str, object] = {"name": member.name, "active": member.active}
+        if user.id not in configured:
+            values["manager_id"] = boss.id if boss is not None and boss.id != user.id else None
+        was_active = user.active is not False
+        for field, value in values.items():
+            changes += audit.set_field(session, user, field, value, at, f"org-sync:{platform}")
+        if was_active and not member.active:
+            left.append(user.id)
+    for pid, user in known.items():
+        if pid not in listed and user.active:
+            audit.set_field(session, user, "active", False, at, f"org-sync:{platform}", "gone from the directory")
+            changes += 1
+            left.append(user.id)
+    session.flush()
+    return changes, left

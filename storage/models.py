@@ -79,6 +79,7 @@ class User(Base):
     manager_id: Mapped[str | None] = mapped_column(String(64))
     prefer: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    synced_from: Mapped[str | None] = mapped_column(String(16))  # platform whose directory sync made the user
     current_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", use_alter=True))
 
 
@@ -411,3 +412,107 @@ class RobotSignature(Base):
     sign: Mapped[str] = mapped_column(String(64), primary_key=True)
     msg_id: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+# ------------------------------------------------------------------------------------------ leads
+
+
+class Lead(Base):
+    """A sales lead from an intake source; status new assigned contacted invalid pool followup review.
+
+    `reason` keeps why it went where it went (the scores of the candidates). `sla_level` is the
+    first-contact ladder: 0 none yet, 1 rep reminded and manager told, 2 taken back to the pool.
+    """
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("source", "client_key"),
+        Index("ix_leads_sla", "status", "next_check_at"),
+        Index("ix_leads_owner", "owner_id", "status"),
+        Index("ix_leads_source_created", "source", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    client_key: Mapped[str | None] = mapped_column(String(128))
+    company: Mapped[str] = mapped_column(String(200))
+    company_key: Mapped[str] = mapped_column(String(200), index=True)
+    company_prefix: Mapped[str] = mapped_column(String(8), index=True)  # near-match candidates
+    contact: Mapped[str] = mapped_column(String(128), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    phone_key: Mapped[str] = mapped_column(String(32), default="", index=True)
+    industry: Mapped[str] = mapped_column(String(64), default="")
+    budget: Mapped[Decimal | None]
+    urgency: Mapped[str] = mapped_column(String(32), default="")
+    region: Mapped[str] = mapped_column(String(64), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    reason: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    assigned_at: Mapped[datetime | None]
+    contacted_at: Mapped[datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    sla_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None]
+
+    @property
+    def code(self) -> str:
+        return f"L{self.id}"
+
+
+class LeadLoad(Base):
+    """Per-rep counters kept by every lead transition, so assignment reads 1 row per rep, not their leads."""
+
+    __tablename__ = "lead_loads"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    open_leads: Mapped[int] = mapped_column(Integer, default=0)  # assigned or contacted, not stale
+    stale_leads: Mapped[int] = mapped_column(Integer, default=0)  # assigned, untouched past stale_hours
+
+
+class LeadDaily(Base):
+    """Leads assigned to a rep per day and industry ('' = none): the daily cap and the industry fuse."""
+
+    __tablename__ = "lead_daily"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, Asia/Shanghai
+    industry: Mapped[str] = mapped_column(String(64), primary_key=True)
+    assigned: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PoolClaim(Base):
+    """A claim from the public pool (`申领`): who took which lead or customer, when and why."""
+
+    __tablename__ = "pool_claims"
+    __table_args__ = (Index("ix_pool_claims_user", "user_id", "claimed_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    claimed_at: Mapped[datetime]
+
+
+class PlatformTransfer(Base):
+    """A platform hand-over of one customer or group chat (WeCom 离职/在职继承), polled until it settles.
+
+    status: queued (not sent yet), started (the platform accepted it), done, failed (`detail` says why).
+    """
+
+    __tablename__ = "platform_transfers"
+    __table_args__ = (Index("ix_platform_transfers_due", "status", "next_check_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # customer groupchat
+    external_id: Mapped[str] = mapped_column(String(128))
+    handover_id: Mapped[str] = mapped_column(String(64))  # platform user ids
+    takeover_id: Mapped[str] = mapped_column(String(64))
+    successor_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    resigned: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    next_check_at: Mapped[datetime | None]
+
+
+# win rate per rep and industry reads closed customers by industry: cost follows the closed ones, not all
+Index("ix_customers_outcome", Customer.industry, Customer.stage, Customer.updated_at)

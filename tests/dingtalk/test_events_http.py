@@ -75,7 +75,7 @@ def test_leave_and_modify_events_are_stored_once_for_hand_over(client, runtime):
     with runtime.factory() as s:
         rows = s.scalars(select(OrgEvent).order_by(OrgEvent.id)).all()
     assert [(r.platform, r.kind, r.platform_user_ids, r.handled) for r in rows] == [
-        ("dingtalk", "member_left", "ding_zhangsan", False),
+        ("dingtalk", "member_left", "ding_zhangsan", True),  # handed over at once (handlers.handover)
         ("dingtalk", "member_changed", "ding_lisi", False),
     ]
     assert rows[0].payload["actor"] == "ding_sunqi" and rows[0].received_at == NOW

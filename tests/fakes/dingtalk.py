@@ -65,6 +65,8 @@ class FakeDingTalkServer:
         self.invalid_staff_ids: set[str] = set()
         self.flow_controlled_staff_ids: set[str] = set()
         self.closed_sessions: set[str] = set()
+        self.departments: dict[int, int] = {}  # dept_id -> parent_id (1 is the root)
+        self.users: list[dict[str, Any]] = []
         self.gateway: FakeStreamGateway | None = None
         self._tokens: set[str] = set()
         self._scripted: dict[str, list[_Scripted]] = {}
@@ -194,6 +196,41 @@ class FakeDingTalkServer:
             return 200, {"errcode": 300001, "errmsg": "session is expired"}
         return 200, {"errcode": 0, "errmsg": "ok"}
 
+    # the org directory: `departments` {dept_id: parent_id}, `users` [{userid, name, dept_id, active, manager}]
+
+    def _department_listsub(self, req: Recorded) -> tuple[int, Any]:
+        if not self._valid(req.query.get("access_token")):
+            return 200, {"errcode": 40014, "errmsg": "不合法的access_token"}
+        parent = int((req.json or {}).get("dept_id") or 1)
+        subs = [{"dept_id": d, "parent_id": p, "name": f"部门{d}"} for d, p in self.departments.items() if p == parent]
+        return 200, {"errcode": 0, "errmsg": "ok", "result": subs}
+
+    def _user_list(self, req: Recorded) -> tuple[int, Any]:
+        if not self._valid(req.query.get("access_token")):
+            return 200, {"errcode": 40014, "errmsg": "不合法的access_token"}
+        body = req.json or {}
+        size = int(body.get("size") or 100)
+        if size > 100:
+            return 200, {"errcode": 40000, "errmsg": "size too large"}
+        cursor = int(body.get("cursor") or 0)
+        mine = [u for u in self.users if u.get("dept_id", 1) == int(body.get("dept_id") or 1)]
+        page = mine[cursor:cursor + size]
+        more = cursor + size < len(mine)
+        return 200, {"errcode": 0, "errmsg": "ok", "result": {
+            "has_more": more, "next_cursor": cursor + size if more else None,
+            "list": [{"userid": u["userid"], "name": u["name"], "active": u.get("active", True)} for u in page]}}
+
+    def _user_get(self, req: Recorded) -> tuple[int, Any]:
+        if not self._valid(req.query.get("access_token")):
+            return 200, {"errcode": 40014, "errmsg": "不合法的access_token"}
+        found = next((u for u in self.users if u["userid"] == (req.json or {}).get("userid")), None)
+        if found is None:
+            return 200, {"errcode": 60121, "errmsg": "找不到该用户"}
+        result = {"userid": found["userid"], "name": found["name"], "dept_id_list": [found.get("dept_id", 1)]}
+        if found.get("manager"):
+            result["manager_userid"] = found["manager"]
+        return 200, {"errcode": 0, "errmsg": "ok", "result": result}
+
     def _open_connection(self, req: Recorded) -> tuple[int, Any]:
         body = req.json or {}
         if body.get("clientId") != self.app_key or body.get("clientSecret") != self.app_secret:
@@ -210,6 +247,9 @@ _ROUTES = {
     ("POST", "/topapi/message/corpconversation/asyncsend_v2"): FakeDingTalkServer._asyncsend,
     ("POST", "/robot/sendBySession"): FakeDingTalkServer._session_webhook,
     ("POST", "/v1.0/gateway/connections/open"): FakeDingTalkServer._open_connection,
+    ("POST", "/topapi/v2/department/listsub"): FakeDingTalkServer._department_listsub,
+    ("POST", "/topapi/v2/user/list"): FakeDingTalkServer._user_list,
+    ("POST", "/topapi/v2/user/get"): FakeDingTalkServer._user_get,
 }
 
 

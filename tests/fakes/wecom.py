@@ -1,7 +1,9 @@
 """A fake WeCom API over real HTTP on 127.0.0.1 (port 0), recording every request.
 
-Answers gettoken, message/send, message/update_template_card and externalcontact/get, and can be
-scripted (a slow answer still keeps the message, as WeCom does after a client timeout): an errcode N times (45009, 45033, -1 ...), tokens revoked (42001), the host "down" (503,
+Answers gettoken, message/send, message/update_template_card, externalcontact/get and the customer
+hand-over APIs ((resigned/)transfer_customer, groupchat/(onjob_)transfer, the transfer results), and can be
+scripted (a slow answer still keeps the message, as WeCom does after a client timeout): an errcode N times
+(45009, 45033, -1 ...), tokens revoked (42001), the host "down" (503,
 or connection refused), or slow. Tests point `[wecom] api_base` at `server.api_base`.
 """
 
@@ -50,6 +52,12 @@ class FakeWeComServer:
     secrets: tuple[str, ...] = ("fake-app-secret", "fake-contact-secret")
     token_ttl: int = 7200
     contacts: dict[str, Any] = field(default_factory=dict)
+    # customer hand-over: errcode per external id / chat id when starting, status per external id after
+    transfer_errors: dict[str, int] = field(default_factory=dict)
+    transfer_status: dict[str, int] = field(default_factory=dict)
+    # the org directory: departments [{id, parentid}], members [{userid, name, department, direct_leader, status}]
+    departments: list[dict[str, Any]] = field(default_factory=lambda: [{"id": 1, "parentid": 0, "name": "公司"}])
+    members: list[dict[str, Any]] = field(default_factory=list)
     invalid_users: set[str] = field(default_factory=set)
     requests: list[Recorded] = field(default_factory=list)
     # What reached people's phones: like WeCom, a message/send with enable_duplicate_check=1 identical
@@ -173,7 +181,14 @@ class FakeWeComServer:
         if valid is False:
             return 200, {"errcode": 42001, "errmsg": "access_token expired"}
         handler = {"message/send": self._send, "message/update_template_card": self._update,
-                   "externalcontact/get": self._contact}.get(path)
+                   "externalcontact/get": self._contact,
+                   "externalcontact/resigned/transfer_customer": self._transfer,
+                   "externalcontact/transfer_customer": self._transfer,
+                   "externalcontact/groupchat/transfer": self._group_transfer,
+                   "externalcontact/groupchat/onjob_transfer": self._group_transfer,
+                   "externalcontact/resigned/transfer_result": self._transfer_result,
+                   "externalcontact/transfer_result": self._transfer_result,
+                   "department/list": self._department_list, "user/list": self._user_list}.get(path)
         if handler is None:
             return 404, {"errcode": 404, "errmsg": "no such api in the fake"}
         return 200, handler(query, json.loads(body) if body else {})
@@ -222,6 +237,37 @@ class FakeWeComServer:
         page = int(query.get("cursor") or 0)
         more = {"next_cursor": str(page + 1)} if page + 1 < len(found) else {}
         return {"errcode": 0, "errmsg": "ok", **found[page], **more}
+
+    def _department_list(self, _query: dict[str, str], _data: dict[str, Any]) -> dict[str, Any]:
+        return {"errcode": 0, "errmsg": "ok", "department": self.departments}
+
+    def _user_list(self, query: dict[str, str], _data: dict[str, Any]) -> dict[str, Any]:
+        dept = int(query.get("department_id") or 0)
+        found = [m for m in self.members if dept in (m.get("department") or [1])]
+        return {"errcode": 0, "errmsg": "ok", "userlist": found}
+
+    def _transfer(self, _query: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+        ids = data.get("external_userid") or []
+        if not data.get("handover_userid") or not data.get("takeover_userid") or not 1 <= len(ids) <= 100:
+            return {"errcode": 40058, "errmsg": "invalid parameter"}
+        return {"errcode": 0, "errmsg": "ok",
+                "customer": [{"external_userid": e, "errcode": self.transfer_errors.get(e, 0)} for e in ids]}
+
+    def _group_transfer(self, _query: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+        chats = data.get("chat_id_list") or []
+        if not data.get("new_owner") or not 1 <= len(chats) <= 100:
+            return {"errcode": 40058, "errmsg": "invalid parameter"}
+        failed = [{"chat_id": c, "errcode": self.transfer_errors[c], "errmsg": "scripted"}
+                  for c in chats if c in self.transfer_errors]
+        return {"errcode": 0, "errmsg": "ok", "failed_chat_list": failed}
+
+    def _transfer_result(self, _query: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+        started = [r.json for r in self.requests if r.path.endswith("transfer_customer") and r.json
+                   and r.json.get("handover_userid") == data.get("handover_userid")
+                   and r.json.get("takeover_userid") == data.get("takeover_userid")]
+        ids = dict.fromkeys(e for body in started for e in body.get("external_userid") or [])
+        return {"errcode": 0, "errmsg": "ok", "next_cursor": "",
+                "customer": [{"external_userid": e, "status": self.transfer_status.get(e, 2)} for e in ids]}
 
 
 def _users_of(body: bytes) -> set[str]:

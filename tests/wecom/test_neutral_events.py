@@ -90,7 +90,7 @@ def test_rows_stored_before_the_upgrade_are_still_handled(runtime, channels, fak
     dingtalk.wire_services(runtime.settings, runtime.factory)  # the DingTalk edge is wired too
     run_jobs(runtime, channels, clock.advance(seconds=1))
     with runtime.factory() as s:
-        assert [c.owner_id for c in s.scalars(select(Customer))] == ["zhangsan"]
+        assert [c.owner_id for c in s.scalars(select(Customer))] == ["lisi"]  # zhangsan left: handed over
         org = s.scalars(select(OrgEvent)).one()
         assert (org.kind, org.platform_user_ids) == ("member_left", "ding_zhangsan")
         assert {i.status for i in s.scalars(select(InboundItem))} == {"done"}
