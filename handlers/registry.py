@@ -17,11 +17,12 @@ from handlers.approvals import commands as approval_commands
 from handlers.approvals import views as approval_views
 from handlers.context import Context
 from handlers.model import Card, InboundMessage
+from handlers.opportunities import commands as opportunity_commands
 from storage.models import Customer, Message
 
 # Called with each stored message whose words should be scanned (a customer's words, a rep's note).
 WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
 
 HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approval_commands, approval_views,
-                                            contacts, org_events, archive)
+                                            contacts, org_events, archive, opportunity_commands)
 WORDS_LISTENERS: tuple[WordsListener, ...] = (risk.scan_words,)

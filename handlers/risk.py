@@ -46,7 +46,7 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
         found = RuleHits(rule, mine, text)
         if rule.kind == "risk":
             cards += raise_risk(ctx, stored, customer, msg, found)
-        elif rule.kind == "todo":
+        elif rule.kind in ("todo", "change"):  # change: a new requirement, a to-do to record it (变更)
             cards += todos.raise_todo(ctx, stored, customer, msg, found)
     return cards
 
