@@ -6,7 +6,8 @@ Revises: 0006
 Opportunities on a customer (stage, amount, owner and the people involved by role, entered_stage_at
 and a yellow/red flag for the dwell check), their evidence and requirement changes; approvals may
 name the opportunity they belong to; messages keep their type and, for files, the archive record's
-file name, size and md5 (evidence is taken from the chat, not retyped).
+file name, size and md5 (evidence is taken from the chat, not retyped). Approvals gain the status value
+"returned" (补充: sent back for material, not rejected); the column is a String(16), no DDL needed.
 """
 from alembic import op
 import sqlalchemy as sa
