@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import wraps
 from typing import Any
@@ -79,8 +80,9 @@ def _open(opp: Opportunity) -> None:
 # ---------------------------------------------------------------------------------------------- 商机
 
 
-@router.command("商机", "商机 [<客户名> <名称> [金额] | O12]",
-                "创建商机（商机 华为 数据平台 68万）；「商机」列出我的商机；「商机 O12」查看详情和时间线")
+@router.command("商机", "商机 [<客户名> <名称> [金额] | O12 [金额|预计成交 <值>]]",
+                "创建商机（商机 华为 数据平台 68万）；「商机」列出我的商机；「商机 O12」查看详情和时间线；"
+                "「商机 O12 金额 72万」「商机 O12 预计成交 2026-12-31」修改")
 @refusals
 def opportunity_command(call: CommandCall) -> list[Card]:
     words = call.words()
@@ -88,7 +90,33 @@ def opportunity_command(call: CommandCall) -> list[Card]:
         return list_mine(call)
     if len(words) == 1 and code_id(words[0]) is not None:
         return show(call, load(call.ctx, words[0]))
+    if code_id(words[0]) is not None:
+        return edit(call, words)
     return create(call, words)
+
+
+EDITABLE = {"金额": "amount", "预计成交": "expected_close_at"}
+
+
+def edit(call: CommandCall, words: list[str]) -> list[Card]:
+    """`商机 O12 金额 72万` / `商机 O12 预计成交 2026-12-31`: audited like every change."""
+    if len(words) != 3 or words[1] not in EDITABLE:
+        raise UsageError("可以修改：「商机 O12 金额 <金额>」或「商机 O12 预计成交 <YYYY-MM-DD>」。")
+    opp = _workable(call, words[0])
+    _open(opp)
+    field = EDITABLE[words[1]]
+    value: Any = _amount(words[2]) if field == "amount" else _date(words[2])
+    if not repo.change(call.ctx.session, opp, field, value, call.ctx.now, _member(call).id):
+        return [call.reply("无需修改", f"{opp.code} 的{words[1]}已经是 {words[2]}。")]
+    return [call.reply("商机已更新", f"{opp.code} 的{words[1]}已改为 {words[2]}。", key=opp.code)]
+
+
+def _date(word: str) -> datetime:
+    try:
+        day = date.fromisoformat(word)
+    except ValueError:
+        raise UsageError(f"日期「{word[:20]}」写法不对，请写成 2026-12-31。") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def create(call: CommandCall, words: list[str]) -> list[Card]:
@@ -155,6 +183,8 @@ def _summary(ctx: Context, opp: Opportunity) -> list[str]:
                  f" · {FLAG_NAMES[opp.flag]}灯" if opp.flag else "")]
     if opp.amount is not None:
         lines.append(f"金额：{format_amount(opp.amount)}")
+    if opp.expected_close_at is not None:
+        lines.append(f"预计成交：{opp.expected_close_at:%Y-%m-%d}")
     people = [f"{FIELD_NAMES[f]} {user_name(ctx, getattr(opp, f))}" for f in ROLE_FIELDS.values() if getattr(opp, f)]
     if people:
         lines.append("成员：" + "、".join(people))

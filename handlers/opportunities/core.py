@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from handlers.commands import parse_code
 from handlers.context import Context
 from handlers.model import Button, Card
 from handlers.orgchart import is_above, role_name, user_name
@@ -43,8 +44,9 @@ def code_id(word: str) -> int | None:
 
 
 def load(ctx: Context, word: str) -> Opportunity:
-    opp_id = code_id(word)
-    opp = repo.get(ctx.session, opp_id) if opp_id is not None else None
+    """The opportunity a code names (parse_code: 「O12」, any case); a malformed code is a UsageError."""
+    opp_id = parse_code(word, "O", "商机 O12")
+    opp = repo.get(ctx.session, opp_id)
     if opp is None:
         raise Refused("没有找到商机", f"没有编号为「{word[:20]}」的商机，请检查编号（形如 O12）。")
     return opp
