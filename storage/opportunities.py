@@ -48,6 +48,23 @@ def change(session: Session, opp: Opportunity, field: str, value: Any, at: datet
     return True
 
 
+def move_stage(session: Session, opp: Opportunity, source: str, target: str, at: datetime, actor: str,
+               note: str | None = None, status: str = OPEN) -> bool:
+    """The stage transition: a conditional UPDATE from `source` while open, so of two moves racing on
+    the same opportunity only one happens; resets the dwell clock and the flag. Audited."""
+    result = session.execute(
+        update(Opportunity).where(Opportunity.id == opp.id, Opportunity.stage == source, Opportunity.status == OPEN)
+        .values(stage=target, status=status, entered_stage_at=at, flag=None, flag_level=0, updated_at=at)
+        .execution_options(synchronize_session=False))
+    session.refresh(opp)
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    audit.record(session, at, actor, ENTITY, opp.id, "stage", source, target, note)
+    if status != OPEN:
+        audit.record(session, at, actor, ENTITY, opp.id, "status", OPEN, status)
+    return True
+
+
 def for_owner(session: Session, owner_id: str) -> list[Opportunity]:
     stmt = select(Opportunity).where(Opportunity.owner_id == owner_id).order_by(Opportunity.status.desc(),
                                                                                 Opportunity.id)

@@ -433,6 +433,6 @@ def lose_command(call: CommandCall) -> list[Card]:
     opp = _workable(call, words[0])
     _open(opp)
     reason = " ".join(words[1:])
-    repo.change(ctx.session, opp, "lost_reason", reason, ctx.now, _member(call).id)
     cards = move_stage(ctx, opp, lost, Move(_member(call).id))
+    repo.change(ctx.session, opp, "lost_reason", reason, ctx.now, _member(call).id)
     return [call.reply("已记录输单", f"{opp.code} {opp.name} 已输单，原因：{reason}。", key=opp.code), *cards]

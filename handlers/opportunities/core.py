@@ -121,15 +121,12 @@ def move_stage(ctx: Context, opp: Opportunity, stage: StageConfig, move: Move) -
     """Enter `stage` (evidence already checked by the caller, or overridden): audit it, reset the dwell
     clock and flag, let the customer's stage follow and create the stage's hand-off to-dos."""
     note = f"manual override: {move.override_reason}" if move.override_reason else None
-    repo.change(ctx.session, opp, "stage", stage.name, ctx.now, move.actor, note)
+    if not repo.move_stage(ctx.session, opp, opp.stage, stage.name, ctx.now, move.actor, note,
+                           stage.outcome or repo.OPEN):
+        raise Refused("无需处理", f"{opp.code} 刚刚已被别人更新，请发送「商机 {opp.code}」查看现状。")
     if move.override_reason:
         audit.record(ctx.session, ctx.now, move.actor, repo.ENTITY, opp.id, "manual_intervention", None,
                      f"阶段 → {stage.name}", move.override_reason)
-    opp.entered_stage_at = ctx.now
-    repo.change(ctx.session, opp, "flag", None, ctx.now, move.actor)
-    opp.flag_level = 0
-    if stage.outcome:
-        repo.change(ctx.session, opp, "status", stage.outcome, ctx.now, move.actor)
     customer = ctx.session.get(Customer, opp.customer_id)
     if customer is not None:
         _customer_follows(ctx, customer, stage, move.actor)

@@ -42,7 +42,10 @@ def on_approved(ctx: Context, approval: Approval) -> list[Card]:
     if target is None:
         return [_tell_owner(opp, f"报价审批 {approval.code} 已通过，已作为「{kind}」证据附到 {opp.code}。")]
     before = opp.stage
-    cards = move_stage(ctx, opp, target, Move(actor))
+    try:
+        cards = move_stage(ctx, opp, target, Move(actor))
+    except Refused:  # moved meanwhile by someone else: the evidence stays, the stage is theirs
+        return [_tell_owner(opp, f"报价审批 {approval.code} 已通过，已作为「{kind}」证据附到 {opp.code}。")]
     return [_tell_owner(opp, f"报价审批 {approval.code} 已通过，{opp.code} 已从「{before}」进入「{target.name}」。"),
             *cards]
 

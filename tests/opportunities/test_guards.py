@@ -62,3 +62,23 @@ def test_amount_and_expected_close_are_edited_and_audited(deal: DealChat):
     deal.say("zhangsan", f"商机 {code} 预计成交 2026-12-31")
     shown = _texts(deal.say("zhangsan", f"商机 {code}"))
     assert "720,000" in shown and "预计成交：2026-12-31" in shown and "金额：680000.00 → 720000" in shown
+
+
+def test_of_two_stage_moves_racing_only_the_first_happens(deal: DealChat):
+    """Both read the opportunity in 需求确认; the second move's WHERE no longer matches."""
+    from storage import opportunities as repo
+    from storage.db import transaction
+    from tests.conftest import NOW
+
+    _opened(deal)
+    with transaction(deal.factory) as s:
+        first = s.scalars(select(Opportunity)).one()
+        assert repo.move_stage(s, first, "需求确认", "方案提交", NOW, "lisi")
+    with transaction(deal.factory) as s:
+        second = s.scalars(select(Opportunity)).one()
+        assert not repo.move_stage(s, second, "需求确认", "价格谈判", NOW, "zhangsan")
+    with deal.factory() as s:
+        assert s.scalars(select(Opportunity)).one().stage == "方案提交"
+        stage_moves = s.scalars(select(AuditEntry).where(AuditEntry.field == "stage",
+                                                     AuditEntry.entity == "opportunity")).all()
+        assert [(e.actor, e.after) for e in stage_moves] == [("lisi", "方案提交")]
