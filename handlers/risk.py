@@ -15,6 +15,7 @@ from handlers import todos
 from handlers.commands import CommandCall, parse_code, router
 from handlers.context import Context
 from handlers.model import Button, Card, InboundMessage
+from handlers.opportunities.change_todo import raise_change_todo
 from handlers.orgchart import active_user, fallback_recipients, may_act_for, owner_of, resolve_recipients
 from handlers.scanning import RuleHits, engine_for, quote_words, spans_of
 from handlers.settings import BusinessSettings, RuleConfig
@@ -46,8 +47,10 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
         found = RuleHits(rule, mine, text)
         if rule.kind == "risk":
             cards += raise_risk(ctx, stored, customer, msg, found)
-        elif rule.kind in ("todo", "change"):  # change: a new requirement, a to-do to record it (变更)
+        elif rule.kind == "todo":
             cards += todos.raise_todo(ctx, stored, customer, msg, found)
+        elif rule.kind == "change":  # a new requirement: a to-do to record it with 变更
+            cards += raise_change_todo(ctx, stored, customer, msg, found)
     return cards
 
 

@@ -67,11 +67,14 @@ def test_a_customer_asking_for_more_raises_a_todo_to_record_it(write_config: Cal
                                                                factory: sessionmaker[Session]):
     deal = make_deal_chat(write_config, engine, factory, CHANGE_RULE)
     deal.add_deal_customer()
+    deal.say("zhangsan", f"商机 {CUSTOMER} 数据平台")
+    code = _opp(deal).code
     deal.archive("验收的时候还要加一条验收标准：并发 500", from_customer=True)
     with deal.factory() as s:
         [todo] = s.scalars(select(Todo)).all()
         assert (todo.title, todo.owner_id, todo.source_rule) == ("需求变更", "zhangsan", "requirement_change")
-    assert any("需求变更" in t for t in deal.texts_for("zhangsan"))
+    [card] = [t for t in deal.texts_for("zhangsan") if "需求变更" in t]
+    assert f"「变更 {code} <技术|商务|法务>" in card and "验收标准" in card
 
 
 def test_entering_a_stage_creates_a_claimable_handoff_escalated_to_the_director_once(deal: DealChat):
