@@ -19,11 +19,14 @@ from typing import Any
 
 from handlers.config_errors import ConfigError, ConfigProblem
 from handlers.settings import (
+    DEFAULT_STAGES,
     ApprovalConfig,
     ApprovalStepConfig,
+    HandoffConfig,
     RuleConfig,
     ScanConfig,
     SlaConfig,
+    StageConfig,
     UserConfig,
 )
 from scheduler.settings import DeliveryConfig, WorkerConfig
@@ -36,7 +39,7 @@ from handlers.leads_settings import LeadRepConfig, LeadsConfig, LeadSourceConfig
 
 DEFAULT_SOURCE = "<embedded default>"
 ENV_PREFIX = "SALESBOT_"
-RULE_KINDS = ("risk", "todo")
+RULE_KINDS = ("risk", "todo", "change")
 SEVERITIES = ("low", "medium", "high")
 APPROVAL_KINDS = ("quote", "contract")
 PLATFORMS = ("wecom", "dingtalk")
@@ -133,6 +136,7 @@ class Settings:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     platforms: tuple[tuple[str, Any], ...] = ()  # (name, config) of registered platforms beyond the two
+    stages: tuple[StageConfig, ...] = DEFAULT_STAGES
 
     def platform(self, name: str) -> Any:
         """A platform's config section (None for a platform that is not registered)."""
@@ -757,6 +761,71 @@ def _read_worker(r: _Reader, raw: Mapping[str, Any]) -> WorkerConfig:
     )
 
 
+_STAGE_KEYS = {"name", "evidence", "max_days", "on_enter", "customer_stage", "outcome", "reasons"}
+CUSTOMER_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
+STAGE_OUTCOMES = ("won", "lost")
+
+
+def _read_stages(r: _Reader, raw: Mapping[str, Any]) -> tuple[StageConfig, ...]:
+    """[[stages]]: the opportunity stages in order; absent, the built-in ones (需求确认 … 赢单 / 输单)."""
+    if "stages" not in raw:
+        return DEFAULT_STAGES
+    items = raw["stages"]
+    if not isinstance(items, list) or not items:
+        r.problem("stages", "必须写成表数组：每个阶段一段 [[stages]]")
+        return DEFAULT_STAGES
+    stages: list[StageConfig] = []
+    for i, t in enumerate(items, start=1):
+        label = entry_label("stages", i, t, "name")
+        if not isinstance(t, Mapping):
+            r.problem(label, "必须是一个表（[[stages]] 段）")
+            continue
+        stage = _read_stage(r, t, f"{label}.")
+        if any(s.name == stage.name for s in stages):
+            r.problem(f"{label}.name", f"阶段名 {stage.name!r} 重复（每个阶段只能定义一次）")
+        stages.append(stage)
+    for outcome, zh in (("won", "赢单"), ("lost", "输单")):
+        if sum(s.outcome == outcome for s in stages) != 1:
+            r.problem("stages", f'必须恰好有一个 outcome = "{outcome}" 的阶段（{zh}）')
+    return tuple(stages)
+
+
+def _read_stage(r: _Reader, t: Mapping[str, Any], p: str) -> StageConfig:
+    r.unknown_keys(t, _STAGE_KEYS, p)
+    name = r.str_(t, "name", p)
+    if not name:
+        r.problem(f"{p}name", "必须填写（阶段名称，例如「价格谈判」）")
+    outcome = r.str_(t, "outcome", p)
+    if outcome and outcome not in STAGE_OUTCOMES:
+        r.problem(f"{p}outcome", f"只能是 {one_of(STAGE_OUTCOMES)} 或不写，现在是 {outcome!r}")
+    customer_stage = r.str_(t, "customer_stage", p)
+    if customer_stage and customer_stage not in CUSTOMER_STAGES:
+        r.problem(f"{p}customer_stage", f"只能是 {one_of(CUSTOMER_STAGES)}，现在是 {customer_stage!r}")
+    reasons = r.str_list(t, "reasons", p)
+    if outcome == "lost" and not reasons:
+        r.problem(f"{p}reasons", '输单阶段至少要有一个输单原因，例如 ["价格", "竞品"]')
+    return StageConfig(name=name, evidence=r.str_list(t, "evidence", p), max_days=r.number(t, "max_days", p, 0),
+                       on_enter=_read_handoffs(r, t.get("on_enter", []), f"{p}on_enter"),
+                       customer_stage=customer_stage, outcome=outcome, reasons=reasons)
+
+
+def _read_handoffs(r: _Reader, raw: Any, key: str) -> tuple[HandoffConfig, ...]:
+    if not isinstance(raw, list) or not all(isinstance(h, Mapping) for h in raw):
+        r.problem(key, '必须是数组，例如 [{ role = "delivery", title = "实施资源预约" }]')
+        return ()
+    out = []
+    for i, h in enumerate(raw, start=1):
+        p = f"{key}[{i}]."
+        r.unknown_keys(h, {"role", "title"}, p)
+        role, title = r.str_(h, "role", p), r.str_(h, "title", p)
+        if not role:
+            r.problem(f"{p}role", "必须填写（谁来认领这条待办，例如 delivery）")
+        if not title:
+            r.problem(f"{p}title", "必须填写（待办标题，例如「实施资源预约」）")
+        out.append(HandoffConfig(role=role, title=title))
+    return tuple(out)
+
+
 _SECTIONS: dict[str, Callable[[_Reader, Mapping[str, Any]], Any]] = {
     "server": _read_server,
     "database": _read_database,
@@ -768,6 +837,7 @@ _SECTIONS: dict[str, Callable[[_Reader, Mapping[str, Any]], Any]] = {
     "delivery": _read_delivery,
     "worker": _read_worker,
     "leads": lambda r, raw: read_leads(r, raw),
+    "stages": _read_stages,
 }
 KNOWN_TOP_LEVEL = set(_SECTIONS) | {"users", "approvals"}
 

@@ -193,7 +193,8 @@ def inbound_message(archived: ArchivedMessage, members: set[str]) -> InboundMess
     return InboundMessage(
         platform=archived.platform, sender=archived.sender, conversation=conversation, text=archived.text,
         msg_id=archived.msgid, time=archived.time, from_customer=from_customer, conversation_type=kind,
-        source="archive", msg_type=archived.kind,
+        source="archive", msg_type=archived.kind, file_name=archived.file_name, file_size=archived.file_size,
+        file_md5=archived.file_md5,
     )
 
 

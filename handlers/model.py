@@ -38,6 +38,10 @@ class InboundMessage:
     reply_ref_expires: datetime | None = None
     mentions_bot: bool = True
     msg_type: str = "text"
+    # a file's name, size and md5 as the archive record gives them (evidence is taken from the chat)
+    file_name: str = ""
+    file_size: int | None = None
+    file_md5: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # shallow on purpose (asdict deep-copies): every field is a plain value; this runs per webhook

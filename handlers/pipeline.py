@@ -104,7 +104,8 @@ def _message_values(ctx: Context, msg: InboundMessage, user: User | None, custom
         platform=msg.platform, platform_msg_id=msg.msg_id, source=source,
         conversation_id=conv.id if conv else None, customer_id=customer.id if customer else None,
         sender=msg.sender, sender_user_id=user.id if user else None, from_customer=msg.from_customer,
-        text=msg.text, sent_at=msg.time,
+        text=msg.text, sent_at=msg.time, msg_type=msg.msg_type[:16] or "text", file_name=msg.file_name or None,
+        file_size=msg.file_size, file_md5=msg.file_md5 or None,
     )
 
 

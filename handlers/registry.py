@@ -30,6 +30,7 @@ from handlers.approvals import commands as approval_commands
 from handlers.approvals import views as approval_views
 from handlers.context import Context
 from handlers.model import Card, InboundMessage
+from handlers.opportunities import commands as opportunity_commands
 from storage.models import Customer, Message
 
 # Called with each stored message whose words should be scanned (a customer's words, a rep's note).
@@ -37,7 +38,7 @@ WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], li
 
 HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approval_commands, approval_views,
                                             contacts, org_events, archive, risk_feedback, leads, leads_pool,
-                                            handover)
+                                            handover, opportunity_commands)
 WORDS_LISTENERS: tuple[WordsListener, ...] = (risk.scan_words,)
 # Run over each message before its write transaction opens (slow pure work, e.g. keyword scanning).
 PREPARERS: tuple[Callable[[Any, InboundMessage], None], ...] = (scanning.prescan_message,)

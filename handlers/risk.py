@@ -16,6 +16,7 @@ from handlers import todos
 from handlers.commands import CommandCall, parse_code, router
 from handlers.context import Context
 from handlers.model import Button, Card, InboundMessage
+from handlers.opportunities.change_todo import raise_change_todo
 from handlers.orgchart import active_user, fallback_recipients, may_act_for, owner_of, resolve_recipients
 from handlers.scanning import RuleHits, quote_words, scanned, spans_of
 from handlers.settings import BusinessSettings, RuleConfig
@@ -51,6 +52,8 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
             risky.append(found)
         elif rule.kind == "todo":
             cards += todos.raise_todo(ctx, stored, customer, msg, found)
+        elif rule.kind == "change":  # a new requirement: a to-do to record it with 变更
+            cards += raise_change_todo(ctx, stored, customer, msg, found)
     return raise_risks(ctx, stored, customer, msg, risky) + cards
 
 

@@ -96,6 +96,40 @@ class SlaConfig:
     silent_release_days: int = 45
 
 
+@dataclass(frozen=True)
+class HandoffConfig:
+    """A to-do a stage creates on entry, claimable by anyone with `role` (delivery, solution...)."""
+
+    role: str
+    title: str
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One opportunity stage: the evidence kinds needed to enter it, the longest normal dwell
+    (`max_days`, 0 = no limit), the hand-offs on entry; `outcome` marks 赢单 (won) / 输单 (lost)."""
+
+    name: str
+    evidence: tuple[str, ...] = ()
+    max_days: int = 0
+    on_enter: tuple[HandoffConfig, ...] = ()
+    customer_stage: str = ""
+    outcome: str = ""  # "" won lost
+    reasons: tuple[str, ...] = ()  # the lost stage: the reasons a rep may give
+
+
+DEFAULT_STAGES: tuple[StageConfig, ...] = (
+    StageConfig("需求确认", ("会议纪要",), 14, customer_stage="qualified"),
+    StageConfig("方案提交", ("技术方案",), 14, customer_stage="proposal"),
+    StageConfig("方案确认", ("技术方案",), 14, (HandoffConfig("delivery", "实施资源预约"),), "proposal"),
+    StageConfig("价格谈判", ("报价单",), 14, customer_stage="negotiation"),
+    StageConfig("合同审批", ("合同草稿",), 14, customer_stage="negotiation"),
+    StageConfig("赢单", ("合同",), customer_stage="won", outcome="won"),
+    StageConfig("输单", (), customer_stage="lost", outcome="lost",
+                reasons=("价格", "竞品", "需求变化", "预算取消", "失去联系", "其他")),
+)
+
+
 class BusinessSettings(Protocol):
     """What a handler may read from the settings (`Context.settings`)."""
 
@@ -116,6 +150,7 @@ class BusinessSettings(Protocol):
 
     @property
     def leads(self) -> LeadsConfig: ...
+    def stages(self) -> tuple[StageConfig, ...]: ...
 
     @property
     def enabled_platforms(self) -> tuple[str, ...]:

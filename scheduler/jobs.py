@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers import handover, leads_report, leads_sla, org_sync, risk_followup
 from handlers.context import Context
+from handlers.opportunities.escalation import flag_stale_opportunities
 from scheduler import archive_pull, escalation
 from scheduler.settings import WorkerSettings
 from storage.db import transaction
@@ -35,6 +36,7 @@ CHECKS: dict[str, Check] = {
     "platform_transfers": handover.run_transfers,
     "lead_fairness_weekly": leads_report.weekly_fairness_card,
     "org_sync": org_sync.scheduled_org_sync,
+    "stale_opportunities": flag_stale_opportunities,
 }
 
 

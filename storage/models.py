@@ -158,6 +158,11 @@ class Message(Base):
     from_customer: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime]
+    # what kind of message (text image file link...) and, for a file, what the archive record says of it
+    msg_type: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    file_md5: Mapped[str | None] = mapped_column(String(64))
 
 
 class InboundItem(Base):
@@ -227,6 +232,7 @@ class Approval(Base):
     times_returned: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"), index=True)
     steps: Mapped[list[ApprovalStep]] = relationship(
         back_populates="approval", order_by="ApprovalStep.position"
     )
@@ -516,3 +522,63 @@ class PlatformTransfer(Base):
 
 # win rate per rep and industry reads closed customers by industry: cost follows the closed ones, not all
 Index("ix_customers_outcome", Customer.industry, Customer.stage, Customer.updated_at)
+class Opportunity(Base):
+    """A deal on a customer moving through the configured [[stages]]; `flag` is yellow (past the
+    stage's max_days) or red (past twice), and `flag_level` says who was told (1 owner, 2 manager)."""
+
+    __tablename__ = "opportunities"
+    __table_args__ = (Index("ix_opportunities_stage", "status", "entered_stage_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal | None]
+    expected_close_at: Mapped[datetime | None]
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)  # the sales rep
+    solution_lead_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    delivery_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    success_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))  # customer success
+    stage: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open won lost
+    entered_stage_at: Mapped[datetime]
+    flag: Mapped[str | None] = mapped_column(String(8))  # None yellow red
+    flag_level: Mapped[int] = mapped_column(Integer, default=0)
+    lost_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    @property
+    def code(self) -> str:
+        return f"O{self.id}"
+
+
+class OpportunityEvidence(Base):
+    """Evidence for a stage: a file, image or link from the customer's conversation, or a typed note.
+    `context` keeps the three messages before it, the document last sent and the customer's reply time."""
+
+    __tablename__ = "opportunity_evidence"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id"))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    file_md5: Mapped[str | None] = mapped_column(String(64))
+    context: Mapped[dict[str, Any]]
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime]
+
+
+class OpportunityChange(Base):
+    """A requirement change on record: what kind, who asked, what it affects."""
+
+    __tablename__ = "opportunity_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16))  # 技术 商务 法务
+    raised_by: Mapped[str] = mapped_column(String(16))  # 客户决策人 使用部门 IT
+    impact: Mapped[str] = mapped_column(String(16))  # 交付周期 报价 合同条款
+    description: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]

@@ -22,6 +22,7 @@ class ApprovalStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"  # returned to the submitter, who may submit a new version
     WITHDRAWN = "withdrawn"
+    RETURNED = "returned"  # sent back for more material (补充), not rejected; the submitter resubmits
 
 
 class StepStatus(StrEnum):
@@ -92,7 +93,8 @@ class Machine(Generic[S]):
 
 
 APPROVAL = Machine[ApprovalStatus]("approval", {
-    ApprovalStatus.PENDING: frozenset({ApprovalStatus.APPROVED, ApprovalStatus.REJECTED, ApprovalStatus.WITHDRAWN}),
+    ApprovalStatus.PENDING: frozenset({ApprovalStatus.APPROVED, ApprovalStatus.REJECTED, ApprovalStatus.WITHDRAWN,
+                                       ApprovalStatus.RETURNED}),
 })
 APPROVAL_STEP = Machine[StepStatus]("approval step", {
     StepStatus.WAITING: frozenset({StepStatus.PENDING, StepStatus.SKIPPED, StepStatus.CANCELLED}),

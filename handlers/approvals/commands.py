@@ -27,6 +27,9 @@ from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Card
 from handlers.names import typed_customer_name
+from handlers.opportunities import deals
+from handlers.opportunities.core import Refused
+from handlers.opportunities.core import code_id as opportunity_code
 from storage import approvals as repo
 from storage import audit
 from storage import customers as customer_repo
@@ -72,10 +75,25 @@ def _submit_command(call: CommandCall, kind: str) -> list[Card]:
     words = call.words()
     if words and repo.parse_code(words[0]) is not None:
         return _resubmit(call, kind, words)
+    if words and opportunity_code(words[0]) is not None:
+        return _submit_for_opportunity(call, kind, words)
     name, amount, note = split_submission(words)
     customer = _customer(call, KIND_NAMES[kind], name, amount, note)
     approval, cards = submit(call.ctx, kind=kind, customer=customer, submitter=submitter, amount=amount,
                              note=note)
+    return [_submitted_reply(call, approval), *cards]
+
+
+def _submit_for_opportunity(call: CommandCall, kind: str, words: Sequence[str]) -> list[Card]:
+    """`报价 O12 680000 [备注]`: the approval belongs to the opportunity (and its customer)."""
+    try:
+        opp, customer = deals.for_submission(call.ctx, member(call), words[0])
+    except Refused as exc:
+        raise Refusal(exc.title, *exc.lines) from None
+    if len(words) < 2 or not looks_like_amount(words[1]):
+        raise UsageError(f"请写上金额，例如：{KIND_NAMES[kind]} {opp.code} 680000。")
+    approval, cards = submit(call.ctx, kind=kind, customer=customer, submitter=member(call),
+                             amount=parse_amount(words[1]), note=" ".join(words[2:]), opportunity_id=opp.id)
     return [_submitted_reply(call, approval), *cards]
 
 
@@ -98,7 +116,7 @@ def _resubmit(call: CommandCall, kind: str | None, words: Sequence[str]) -> list
         raise Refusal("无法重新提交", f"{original.code} 是{word}审批，请发送「{word} {original.code} <金额>」。")
     if original.submitter_id != submitter.id:
         raise Refusal("无法重新提交", f"{original.code} 不是你提交的，只有提交人可以重新提交。")
-    if original.status not in (ApprovalStatus.REJECTED, ApprovalStatus.WITHDRAWN):
+    if original.status not in (ApprovalStatus.REJECTED, ApprovalStatus.WITHDRAWN, ApprovalStatus.RETURNED):
         raise Refusal("无法重新提交", f"{original.code} {STATUS_NAMES[original.status]}，只有被驳回或已撤回的审批可以重新提交。")
     newer = repo.newer_version(call.ctx.session, original)
     if newer is not None:
@@ -112,17 +130,17 @@ def _resubmit(call: CommandCall, kind: str | None, words: Sequence[str]) -> list
     customer = call.ctx.session.get(Customer, original.customer_id)
     assert customer is not None
     approval, cards = submit(call.ctx, kind=original.kind, customer=customer, submitter=submitter,
-                             amount=amount, note=note, previous=original)
+                             amount=amount, note=note, previous=original, opportunity_id=original.opportunity_id)
     return [_submitted_reply(call, approval), *cards]
 
 
-@router.command("报价", "报价 <客户名> <金额> [备注]", "提交报价审批（金额可写 680000、68万）；驳回后「报价 A17 <新金额>」重新提交")
+@router.command("报价", "报价 <客户名> <金额> [备注]", "提交报价审批（金额可写 680000、68万；「报价 O12 <金额>」属于商机 O12）；驳回后「报价 A17 <新金额>」重新提交")
 @refusals_answered
 def submit_quote(call: CommandCall) -> list[Card]:
     return _submit_command(call, "quote")
 
 
-@router.command("合同", "合同 <客户名> <金额> [备注]", "提交合同审批；驳回后「合同 A17 <新金额>」重新提交")
+@router.command("合同", "合同 <客户名> <金额> [备注]", "提交合同审批（可写商机编号）；驳回后「合同 A17 <新金额>」重新提交")
 @refusals_answered
 def submit_contract(call: CommandCall) -> list[Card]:
     return _submit_command(call, "contract")
@@ -236,3 +254,47 @@ def withdraw(call: CommandCall) -> list[Card]:
             recipients=tuple(approvers_of(ctx, step, approval)), key=approval.code,
             dedupe_key=f"approval:{approval.code}:withdrawn"))
     return cards
+
+
+# 补充: the current approver asks for more material without rejecting. The approval goes back to the
+# submitter (status returned, counted in times_returned); resubmitting answers it.
+@router.command("补充", "补充 <编号> <需要什么>", "审批人要求补充材料：退回提交人（不算驳回），重新提交即答复")
+@refusals_answered
+def ask_for_more(call: CommandCall) -> list[Card]:
+    words = call.words()
+    if len(words) < 2:
+        raise UsageError("请写上审批编号和需要补充的内容，例如：补充 A17 请附上成本测算表。")
+    ctx, user = call.ctx, member(call)
+    asked = " ".join(words[1:])
+    approval, step = _decidable(call, words[0])
+    if not repo.close(ctx.session, approval.id, ApprovalStatus.RETURNED, ctx.now, returned=True):
+        raise _already_decided(approval)
+    step.reason, step.decided_by, step.decided_at = asked, user.id, ctx.now
+    audit.record(ctx.session, ctx.now, user.id, "approval", approval.id, "status", ApprovalStatus.PENDING,
+                 ApprovalStatus.RETURNED, f"补充：{asked}")
+    ctx.session.refresh(approval)
+    word = KIND_NAMES[approval.kind]
+    told = Card(title=f"{title_of(approval)} 需要补充材料", lines=(
+        f"{user.name} 请你补充：{asked}", *summary_lines(ctx, approval), *exchange_lines(ctx, approval),
+        f"补充后发送「{word} {approval.code} [金额] <补充说明>」重新提交（不算驳回）。"),
+        recipients=(approval.submitter_id,), key=approval.code, dedupe_key=f"approval:{approval.code}:returned")
+    reply = call.reply(f"已退回 {approval.code} 补充材料", *summary_lines(ctx, approval), f"需要补充：{asked}",
+                       f"已通知 {user_name(ctx, approval.submitter_id)}；重新提交后会再交给审批人。")
+    return [reply, told]
+
+
+def exchange_lines(ctx: Context, approval: Approval) -> list[str]:
+    """What was asked of each earlier version and what the next version brought back, oldest first."""
+    versions: list[Approval] = []
+    current: Approval | None = approval
+    while current is not None:
+        versions.insert(0, current)
+        current = ctx.session.get(Approval, current.previous_id) if current.previous_id else None
+    lines = []
+    for older, newer in zip(versions, [*versions[1:], None], strict=True):
+        step = next((s for s in older.steps if s.reason and s.decided_by), None)
+        if older.status != ApprovalStatus.RETURNED or step is None:
+            continue
+        answer = f"{newer.code} 补充：{newer.note or '（未写说明）'}" if newer is not None else "尚未补充"
+        lines.append(f"· {older.code} 要求补充：{step.reason}；{answer}")
+    return (["补充记录：", *lines]) if lines else []

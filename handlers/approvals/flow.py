@@ -20,6 +20,7 @@ from handlers.approvals.text import (
 )
 from handlers.context import Context
 from handlers.model import Button, Card
+from handlers.opportunities import deals
 from storage import approvals as repo
 from storage import audit
 from storage.models import Approval, ApprovalStep, Customer, User
@@ -27,7 +28,7 @@ from storage.states import ApprovalStatus, StepStatus
 
 
 def submit(ctx: Context, *, kind: str, customer: Customer, submitter: User, amount: Decimal, note: str,
-           previous: Approval | None = None) -> tuple[Approval, list[Card]]:
+           previous: Approval | None = None, opportunity_id: int | None = None) -> tuple[Approval, list[Card]]:
     """Create an approval (or a new version of `previous`) and start its first step."""
     chain = ctx.settings.approval(kind)
     if chain is None:
@@ -35,6 +36,7 @@ def submit(ctx: Context, *, kind: str, customer: Customer, submitter: User, amou
     steps = plan(ctx, chain, amount, submitter)
     approval = repo.create(ctx.session, kind=kind, customer_id=customer.id, submitter_id=submitter.id,
                            amount=amount, note=note, now=ctx.now, previous=previous)
+    approval.opportunity_id = opportunity_id
     for position, p in enumerate(steps, start=1):
         who = p.assignee or Assignee()
         repo.add_step(ctx.session, approval, position, p.spec, approver_id=who.user_id, approver_role=who.role,
@@ -59,7 +61,7 @@ def advance(ctx: Context, approval: Approval) -> list[Card]:
         return [ask_card(ctx, approval, step)]
     repo.close(ctx.session, approval.id, ApprovalStatus.APPROVED, ctx.now)
     ctx.session.refresh(approval)
-    return [outcome_card(ctx, approval)]
+    return [outcome_card(ctx, approval), *deals.on_approved(ctx, approval)]
 
 
 def ask_card(ctx: Context, approval: Approval, step: ApprovalStep) -> Card:

@@ -7,13 +7,13 @@ from handlers.context import Context
 from handlers.orgchart import role_name, user_name
 from handlers.timefmt import local_time
 from storage import directory
-from storage.models import Approval, ApprovalStep, Customer
+from storage.models import Approval, ApprovalStep, Customer, Opportunity
 from storage.states import ApprovalStatus, StepStatus
 
 KIND_NAMES = {"quote": "报价", "contract": "合同"}
 STATUS_NAMES: dict[str, str] = {
     ApprovalStatus.PENDING: "审批中", ApprovalStatus.APPROVED: "已通过", ApprovalStatus.REJECTED: "已驳回",
-    ApprovalStatus.WITHDRAWN: "已撤回",
+    ApprovalStatus.WITHDRAWN: "已撤回", ApprovalStatus.RETURNED: "已退回补充",
 }
 STEP_NAMES: dict[str, str] = {
     StepStatus.WAITING: "未开始", StepStatus.PENDING: "待审批", StepStatus.APPROVED: "已同意",
@@ -58,6 +58,9 @@ def summary_lines(ctx: Context, approval: Approval) -> list[str]:
     """Customer, amount, submitter (and note, version) of an approval, one line each."""
     lines = [f"客户：{customer_name(ctx, approval)}", f"金额：{format_amount(approval.amount)}",
              f"提交人：{user_name(ctx, approval.submitter_id)}"]
+    opp = ctx.session.get(Opportunity, approval.opportunity_id) if approval.opportunity_id else None
+    if opp is not None:
+        lines.append(f"商机：{opp.code} {opp.name}（{opp.stage}）")
     if approval.note:
         lines.append(f"备注：{approval.note}")
     if approval.previous_id:
@@ -70,7 +73,8 @@ def _previous_outcome(ctx: Context, approval: Approval) -> str:
     if previous is None:
         return "上一版已删除"
     text = f"上一版 A{previous.id} {STATUS_NAMES.get(previous.status, previous.status)}"
-    rejected = next((s for s in previous.steps if s.status == StepStatus.REJECTED), None)
+    rejected = next((s for s in previous.steps if s.status == StepStatus.REJECTED
+                     or (previous.status == ApprovalStatus.RETURNED and s.reason)), None)
     if rejected is not None and rejected.reason:
         text += f"：{rejected.reason}"
     return text

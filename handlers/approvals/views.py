@@ -126,6 +126,8 @@ def _waiting_since(approval: Approval, step: ApprovalStep | None) -> datetime:
 def _board_line(ctx: Context, approval: Approval, step: ApprovalStep | None) -> str:
     head = (f"· {approval.code} {KIND_NAMES[approval.kind]} {customer_name(ctx, approval)} "
             f"{format_amount(approval.amount)}（{user_name(ctx, approval.submitter_id)}）")
+    if approval.opportunity_id:
+        head += f" 商机 O{approval.opportunity_id}"
     if step is None:
         return head
     waited = ctx.now - _waiting_since(approval, step)

@@ -44,7 +44,7 @@ def test_an_invalid_config_is_one_exit_code_in_every_command_wherever_config_is_
     bad = _bad(tmp_path)
     assert main([a.replace("{bad}", str(bad)) for a in argv]) == EXIT_CONFIG == 2
     captured = capsys.readouterr()
-    assert f"{bad}: rules[1] (x).kind: 只能是 risk 或 todo，现在是 'riks'" in captured.out + captured.err
+    assert f"{bad}: rules[1] (x).kind: 只能是 risk、todo 或 change，现在是 'riks'" in captured.out + captured.err
 
 
 def test_config_before_the_subcommand_is_used(write_config, capsys):

@@ -69,7 +69,7 @@ def test_aes_key_must_be_43_characters(tmp_path: Path):
 
 def test_unknown_rule_kind(tmp_path: Path):
     path = _write(tmp_path, '[[rules]]\nname = "x"\nkind = "alarm"\nkeywords = ["a"]\n')
-    assert _problems(path) == [f"{path}: rules[1] (x).kind: 只能是 risk 或 todo，现在是 'alarm'"]
+    assert _problems(path) == [f"{path}: rules[1] (x).kind: 只能是 risk、todo 或 change，现在是 'alarm'"]
 
 
 def test_manager_must_exist_and_ids_be_unique(tmp_path: Path):

@@ -77,7 +77,7 @@ CASES = [
     (('role = "manager"', 'role = "manager"\nwecom_userid = "zs"'), "users[2] (lisi).wecom_userid: 'zs' 已经是用户 'zhangsan' 的 wecom_userid"),
     (('id = "zhangsan"\nname = "张三"', 'name = "张三"'), "users[1].id: 必须填写（用户的唯一标识）"),
     (('role = "manager"', 'role = "manager"\nprefer = "qq"'), "users[2] (lisi).prefer: 只能是 wecom 或 dingtalk，现在是 'qq'"),
-    (('kind = "risk"', 'kind = "riks"'), "rules[1] (competitor).kind: 只能是 risk 或 todo，现在是 'riks'"),
+    (('kind = "risk"', 'kind = "riks"'), "rules[1] (competitor).kind: 只能是 risk、todo 或 change，现在是 'riks'"),
     (('kind = "risk"', 'kind = "risk"\nseverity = "urgent"'),
      "rules[1] (competitor).severity: 只能是 low、medium 或 high，现在是 'urgent'"),
     (('keywords = ["友商"]', "keywords = [1, 2]"), 'rules[1] (competitor).keywords: 必须是非空字符串组成的数组，例如 ["竞品", "友商"]'),
@@ -140,7 +140,7 @@ def test_several_mistakes_give_one_message_each_and_check_config_prints_them(tmp
     path.write_text(text + "\n[sla]\nunclaimed_hours = 0\n", encoding="utf-8")
     assert main(["check-config", str(path)]) == 2
     assert capsys.readouterr().out.splitlines() == [
-        f"{path}: rules[1] (competitor).kind: 只能是 risk 或 todo，现在是 'riks'",
+        f"{path}: rules[1] (competitor).kind: 只能是 risk、todo 或 change，现在是 'riks'",
         f"{path}: sla.unclaimed_hours: 不能小于 1，现在是 0",
         f"{path}: users[1] (zhangsan).manager: 上级 'lisl' 不存在：[[users]] 里没有这个 id，是不是 'lisi'？",
     ]

@@ -26,7 +26,7 @@ from tests.conftest import NOW
 
 # The strings existing databases hold; changing one needs a migration.
 STORED = {
-    ApprovalStatus: {"pending", "approved", "rejected", "withdrawn"},
+    ApprovalStatus: {"pending", "approved", "rejected", "withdrawn", "returned"},
     StepStatus: {"waiting", "pending", "approved", "rejected", "skipped", "cancelled"},
     TodoStatus: {"open", "done"},
     CustomerStatus: {"active", "public", "closed"},
