@@ -150,6 +150,8 @@ class BusinessSettings(Protocol):
 
     @property
     def leads(self) -> LeadsConfig: ...
+
+    @property
     def stages(self) -> tuple[StageConfig, ...]: ...
 
     @property
