@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Context
+from handlers.health import weekly
 from scheduler import archive_pull, escalation
 from scheduler.settings import WorkerSettings
 from storage.db import transaction
@@ -27,6 +28,7 @@ CHECKS: dict[str, Check] = {
     "todo_sla": escalation.escalate_todos,
     "silent_customers": escalation.recycle_silent_customers,
     "archive_pull": archive_pull.pull_missed_archive_messages,
+    "weekly_report": weekly.send_weekly_reports,
 }
 
 

@@ -371,3 +371,21 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime]
+
+
+class ReportRun(Base):
+    """A weekly report sent to one manager: the claim that makes the tick send it once per week."""
+
+    __tablename__ = "report_runs"
+    manager_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)  # ISO week, 2026-W48
+    sent_at: Mapped[datetime]
+
+
+class BoardLogin(Base):
+    """A board login link that has been used: its nonce, so the same link cannot log in twice."""
+
+    __tablename__ = "board_logins"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime]
