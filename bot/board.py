@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, abort, g, redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from bot import board_oauth
 from bot.board_links import LinkRefused, cookie_secret, read_token
 from bot.edge import state
 from handlers.health import metrics as m
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.board.session_hours),
     )
     app.register_blueprint(bp)
+    app.register_blueprint(board_oauth.bp)
 
 
 @dataclass
@@ -114,7 +116,12 @@ def _template_helpers() -> dict[str, Any]:
 @bp.errorhandler(403)
 def _forbidden(exc: Any) -> tuple[str, int]:
     """A refusal shows why in Chinese and nothing else (no viewer, so no navigation or names)."""
-    return render_template("board/error.html", message=getattr(exc, "description", "无权查看"), viewer=None), 403
+    logins = [] if session.get("uid") else [
+        (name, url_for(f"board_oauth.{platform}_start", next=request.path))
+        for platform, name in (("dingtalk", "用钉钉登录"), ("wecom", "用企业微信登录"))
+        if platform in state().settings.enabled_platforms]
+    return render_template("board/error.html", message=getattr(exc, "description", "无权查看"), viewer=None,
+                           logins=logins), 403
 
 
 # --- login ---------------------------------------------------------------------------------------
@@ -136,11 +143,8 @@ def login(token: str) -> Response:
             db.rollback()
             abort(403, "链接已经用过，请在聊天里重新发送「看板」")
         db.commit()
-    session.clear()
-    session.permanent = True
-    session["uid"] = user_id
-    session["csrf"] = secrets.token_urlsafe(24)
-    return redirect(url_for("board.approvals"))
+    session.pop("next", None)  # a link opens the approvals page
+    return board_oauth.start_session(user_id)
 
 
 @bp.post("/logout")

@@ -94,7 +94,7 @@ def lines(report: TeamReport, names: dict[str, str], board_url: str) -> list[str
     out.append("【卡得最久的事项】" if report.stuck else "【卡得最久的事项】无")
     for item in report.stuck:
         waited = duration(report.week.as_of - item.since)
-        link = f" {board_url}{item.path}" if board_url else ""
+        link = f" {board_url}/oauth/enter?next=/board{item.path}" if board_url else ""
         out.append(f"· {item.what}，在 {names.get(item.holder, item.holder)} 处 {waited}{link}")
     return out
 
@@ -102,7 +102,7 @@ def lines(report: TeamReport, names: dict[str, str], board_url: str) -> list[str
 def card(report: TeamReport, names: dict[str, str], board_url: str) -> Card:
     assert report.manager is not None
     return Card(title=report.title, lines=tuple(lines(report, names, board_url)),
-                link=f"{board_url}/health" if board_url else None, recipients=(report.manager.id,),
+                link=f"{board_url}/oauth/enter?next=/board/health" if board_url else None, recipients=(report.manager.id,),
                 key=f"report:{report.week.label}", dedupe_key=f"report:{report.week.label}:{report.manager.id}")
 
 

@@ -51,6 +51,7 @@ class FakeWeComServer:
     token_ttl: int = 7200
     contacts: dict[str, Any] = field(default_factory=dict)
     invalid_users: set[str] = field(default_factory=set)
+    login_codes: dict[str, str] = field(default_factory=dict)  # OAuth: one-time code -> member userid
     requests: list[Recorded] = field(default_factory=list)
     # What reached people's phones: like WeCom, a message/send with enable_duplicate_check=1 identical
     # to one delivered within duplicate_check_interval seconds (default 1800) is answered ok, not shown.
@@ -173,10 +174,24 @@ class FakeWeComServer:
         if valid is False:
             return 200, {"errcode": 42001, "errmsg": "access_token expired"}
         handler = {"message/send": self._send, "message/update_template_card": self._update,
-                   "externalcontact/get": self._contact}.get(path)
+                   "externalcontact/get": self._contact, "auth/getuserinfo": self._getuserinfo}.get(path)
         if handler is None:
             return 404, {"errcode": 404, "errmsg": "no such api in the fake"}
         return 200, handler(query, json.loads(body) if body else {})
+
+    def authorize(self, userid: str) -> str:
+        """What WeCom's OAuth page does for a member: a one-time code for the redirect."""
+        code = f"wecom-code-{next(self._counter)}"
+        with self._lock:
+            self.login_codes[code] = userid
+        return code
+
+    def _getuserinfo(self, query: dict[str, str], _data: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            userid = self.login_codes.pop(query.get("code", ""), None)  # a code works once
+        if userid is None:
+            return {"errcode": 40029, "errmsg": "invalid code"}
+        return {"errcode": 0, "errmsg": "ok", "userid": userid, "user_ticket": "t"}
 
     def _gettoken(self, query: dict[str, str]) -> dict[str, Any]:
         if query.get("corpid") != self.corp_id or query.get("corpsecret") not in self.secrets:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,11 @@ role = "rep"
 manager = "lisi"
 dingtalk_userid = "ding_xiaoming"
 """
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 # Friday 2026-11-06 17:00 China time: the default report time of week 2026-W45.
 FRIDAY = datetime(2026, 11, 6, 9, 0, tzinfo=UTC)
@@ -65,6 +72,24 @@ def week_data(runtime, factory) -> dict[str, int]:  # type: ignore[no-untyped-de
         seed.risk(s, c1, h(3, 1), severity="medium")
         seed.risk(s, c1, h(4, 0), status="closed", outcome="已签单")
     return ids
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or ""
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER or ""), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
 
 
 __all__ = ["FRIDAY", "MONDAY", "h", "timedelta"]

@@ -4,7 +4,6 @@ the database, fail on any console error, keep screenshots under the test's tmp d
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +18,11 @@ from werkzeug.serving import make_server
 from handlers.health.links import login_link
 from storage.models import Approval, Todo
 from tests.conftest import Clock
-from tests.health.conftest import FRIDAY
+from tests.health.conftest import CHROMIUM, DRIVER, FRIDAY
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="no browser: install Debian's chromium and chromium-driver (.ci/run does)")
 SIZES = {"phone": (375, 812), "desktop": (1366, 900)}
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
 @pytest.fixture
@@ -40,23 +35,6 @@ def live(app: Flask, clock: Clock, week_data: dict[str, int]) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER or ""), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _severe(driver: Any) -> list[dict[str, Any]]:

@@ -44,8 +44,8 @@ def test_friday_tick_sends_each_manager_one_card(factory: sessionmaker[Session],
     assert len(stuck) == 3
     assert stuck[0].startswith("· 待办 T")  # T5, overdue since October
     assert "审批 A" in stuck[1] and "在 王五 处" in stuck[1]  # D waits on wangwu
-    assert "https://salesbot.example.com/board/approvals/A" in stuck[1]
-    assert lisi["link"] == "https://salesbot.example.com/board/health"
+    assert "https://salesbot.example.com/board/oauth/enter?next=/board/approvals/A" in stuck[1]
+    assert lisi["link"] == "https://salesbot.example.com/board/oauth/enter?next=/board/health"
 
 
 @pytest.mark.usefixtures("week_data")
