@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("board", __name__, url_prefix="/board", template_folder="templates",
                static_folder="static", static_url_path="/static")
 TREND_WEEKS = 12
-TREND_METRICS = ("approval_within_5wd_share", "todo_closed_by_due_share", "penetration_approval", "pei")
+# The trend chart's metrics: each past week costs one ranged query per metric, so a handful.
+TREND_METRICS = ("approval_within_5wd_share", "todo_closed_by_due_share", "penetration_approval")
+LIST_LIMIT = 200  # rows a list panel shows (its count covers them all)
 KIND_NAMES = {"quote": "报价", "contract": "合同"}
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 SEVERITY_NAMES = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
@@ -167,8 +169,9 @@ def logged_out() -> str:
 def approvals() -> str:
     viewer = _viewer()
     rows = [_approval_row(a, step, submitter, customer)
-            for a, step, submitter, customer in q.open_approvals(_db(), viewer.people)]
-    return render_template("board/approvals.html", viewer=viewer, rows=rows, page="approvals")
+            for a, step, submitter, customer in q.open_approvals(_db(), viewer.people, LIST_LIMIT)]
+    total = q.count_open_approvals(_db(), viewer.people)
+    return render_template("board/approvals.html", viewer=viewer, rows=rows, total=total, page="approvals")
 
 
 def _approval_row(approval: Any, step: Any, submitter: str, customer: str) -> dict[str, Any]:
@@ -206,8 +209,9 @@ def todos() -> str:
     names = board_repo.user_names(_db())
     rows = [{"todo": t, "owner": names.get(owner or "", owner), "customer": customer,
              "late": duration(_now() - t.due_at)}
-            for owner, t, customer in q.todos_overdue(_db(), viewer.people, _now())]
-    return render_template("board/todos.html", viewer=viewer, rows=rows, page="todos")
+            for owner, t, customer in q.todos_overdue(_db(), viewer.people, _now(), LIST_LIMIT)]
+    total = q.count_overdue(_db(), viewer.people, _now())
+    return render_template("board/todos.html", viewer=viewer, rows=rows, total=total, page="todos")
 
 
 @bp.get("/todos/<code>")
@@ -225,11 +229,9 @@ def todo(code: str) -> str:
 def risks() -> str:
     viewer = _viewer()
     week = week_of(_now(), _now())
-    rows = q.risks(_db(), viewer.people, week.start, week.as_of)
+    rows = q.risks(_db(), viewer.people, week.start, week.as_of, LIST_LIMIT)
     counts = {sev: 0 for sev in SEVERITY_ORDER}
-    for _, event, _ in rows:
-        if event.status == "open":
-            counts[event.severity] = counts.get(event.severity, 0) + 1
+    counts.update({str(sev): int(n) for sev, n in q.open_risks_by_severity(_db(), viewer.people)})
     return render_template("board/risks.html", viewer=viewer, rows=rows, counts=counts, page="risks")
 
 
@@ -275,8 +277,9 @@ def _health_page(viewer: Viewer, who: User | None, title: str, children: list[tu
     db, settings, now = _db(), state().settings, _now()
     scope = people if people is not None else weekly.people_of(db, who)
     weeks = list(_trend_weeks(week_of(now, now)))
-    by_week = [(w, m.compute_all(m.Query(db, scope, w, settings))) for w in weeks]
-    this_week = by_week[-1][1]
+    this_week = m.compute_all(m.Query(db, scope, weeks[-1], settings))
+    by_week = [(w, m.compute_all(m.Query(db, scope, w, settings), TREND_METRICS)) for w in weeks[:-1]]
+    by_week.append((weeks[-1], this_week))
     figures = m.figures(this_week, scope, settings)
     rows = []
     for user, label, kind in children:
@@ -284,8 +287,7 @@ def _health_page(viewer: Viewer, who: User | None, title: str, children: list[tu
         rows.append({"user": user, "label": label, "kind": kind,
                      "figures": {f.metric.key: f for f in m.figures(this_week, group, settings)}})
     trend = {"weeks": [w.label for w in weeks], "series": [
-        {"name": m.BY_KEY[key].name,
-         "data": [_rounded(m.figures(samples, scope, settings), key) for _, samples in by_week]}
+        {"name": m.BY_KEY[key].name, "data": [_rounded(samples, scope, key) for _, samples in by_week]}
         for key in TREND_METRICS]}
     return render_template("board/health.html", viewer=viewer, title=title, figures=figures, rows=rows,
                            trend=trend, key_metrics=TREND_METRICS, items=items, week=weeks[-1], page="health")
@@ -297,6 +299,7 @@ def _trend_weeks(current: Week) -> Iterator[Week]:
     yield current
 
 
-def _rounded(figures: list[m.Figure], key: str) -> float | None:
-    value = next(f.value for f in figures if f.metric.key == key)
+def _rounded(samples: dict[str, m.Samples | None], scope: set[str] | None, key: str) -> float | None:
+    found = samples.get(key)
+    value = found.value_for(scope)[0] if found is not None else None
     return None if value is None else round(value, 4)

@@ -389,3 +389,11 @@ class BoardLogin(Base):
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime]
+
+
+# Process-health report and board: their queries read time ranges of these columns.
+Index("ix_approvals_decided_at", Approval.decided_at)
+Index("ix_approval_steps_decided_at", ApprovalStep.decided_at)
+Index("ix_todos_due_at", Todo.due_at)
+Index("ix_risk_events_created_at", RiskEvent.created_at)
+Index("ix_audit_log_at", AuditEntry.at)

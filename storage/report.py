@@ -153,16 +153,66 @@ def handoffs(session: Session, people: People, since: datetime | None, until: da
     ).all()
 
 
-def risks(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+def risks(session: Session, people: People, start: datetime, end: datetime,
+          limit: int | None = None) -> Sequence[Row[Any]]:
     """The 风险 panel: (customer owner, RiskEvent, customer name) of risks open now or raised in [start, end)."""
-    return session.execute(
+    stmt = (
         select(Customer.owner_id, RiskEvent, Customer.name)
         .outerjoin(Customer, Customer.id == RiskEvent.customer_id)
         .where(RiskEvent.created_at < end,
                or_(RiskEvent.status == RiskStatus.OPEN, RiskEvent.created_at >= start),
                *_in(Customer.owner_id, people))
         .order_by(RiskEvent.created_at.desc())
+    )
+    return session.execute(stmt.limit(limit) if limit else stmt).all()
+
+
+def open_risks_by_severity(session: Session, people: People) -> Sequence[Row[Any]]:
+    """(severity, count) of open risk events (the 风险 panel's tiles)."""
+    return session.execute(
+        select(RiskEvent.severity, func.count())
+        .outerjoin(Customer, Customer.id == RiskEvent.customer_id)
+        .where(RiskEvent.status == RiskStatus.OPEN, *_in(Customer.owner_id, people))
+        .group_by(RiskEvent.severity)
     ).all()
+
+
+def overdue_by_owner(session: Session, people: People, at: datetime) -> Sequence[Row[Any]]:
+    """(owner_id, count) of owned to-dos open at `at` past their due time."""
+    return session.execute(
+        select(Todo.owner_id, func.count())
+        .where(Todo.owner_id.is_not(None), Todo.due_at < at, Todo.created_at < at,
+               or_(Todo.done_at.is_(None), Todo.done_at > at), *_in(Todo.owner_id, people))
+        .group_by(Todo.owner_id)
+    ).all()
+
+
+def risk_facts(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+    """(customer owner, severity, status, outcome, created_at) of risks open now or raised in [start, end)."""
+    return session.execute(
+        select(Customer.owner_id, RiskEvent.severity, RiskEvent.status, RiskEvent.outcome, RiskEvent.created_at)
+        .outerjoin(Customer, Customer.id == RiskEvent.customer_id)
+        .where(RiskEvent.created_at < end,
+               or_(RiskEvent.status == RiskStatus.OPEN, RiskEvent.created_at >= start),
+               *_in(Customer.owner_id, people))
+    ).all()
+
+
+def count_overdue(session: Session, people: People, at: datetime) -> int:
+    """How many owned to-dos are open at `at` past their due time (the 待办 panel's count)."""
+    return int(session.scalar(
+        select(func.count()).select_from(Todo)
+        .where(Todo.owner_id.is_not(None), Todo.due_at < at, Todo.created_at < at,
+               or_(Todo.done_at.is_(None), Todo.done_at > at), *_in(Todo.owner_id, people))
+    ) or 0)
+
+
+def count_open_approvals(session: Session, people: People) -> int:
+    """How many approvals are open (the 审批看板's count)."""
+    return int(session.scalar(
+        select(func.count()).select_from(Approval)
+        .where(Approval.status == ApprovalStatus.PENDING, *_in(Approval.submitter_id, people))
+    ) or 0)
 
 
 def silent_customers(session: Session, people: People, before: datetime) -> Sequence[Row[Any]]:

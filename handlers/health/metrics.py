@@ -136,8 +136,8 @@ def penetration_approval(query: Query) -> Samples:
 def todo_overdue_open(query: Query) -> Samples:
     """Owned to-dos still open at the end of the week (or now) and past their due time."""
     out = Samples("count")
-    for person, _, _ in q.todos_overdue(query.session, query.people, query.week.as_of):
-        out.add(person, 1)
+    for person, count in q.overdue_by_owner(query.session, query.people, query.week.as_of):
+        out.add(person, float(count))
     return out
 
 
@@ -175,8 +175,9 @@ def penetration_handoff_claim(query: Query) -> Samples:
 def risk_open_high(query: Query) -> Samples:
     """Open risk events of severity high (or critical)."""
     out = Samples("count")
-    for person, event, _ in q.risks(query.session, query.people, query.week.start, query.week.as_of):
-        if event.status == "open" and event.severity in HIGH_SEVERITIES:
+    for person, severity, status, _, _ in q.risk_facts(query.session, query.people, query.week.start,
+                                                        query.week.as_of):
+        if status == "open" and severity in HIGH_SEVERITIES:
             out.add(person, 1)
     return out
 
@@ -184,19 +185,11 @@ def risk_open_high(query: Query) -> Samples:
 def risk_outcome_share(query: Query) -> Samples:
     """Share of the risks raised this week that are closed or have an outcome recorded."""
     out = Samples("share")
-    for person, event, _ in q.risks(query.session, query.people, query.week.start, query.week.as_of):
-        if event.created_at >= query.week.start:
-            out.add(person, float(event.status != "open" or bool(event.outcome)))
+    for person, _, status, outcome, created in q.risk_facts(query.session, query.people, query.week.start,
+                                                             query.week.as_of):
+        if created >= query.week.start:
+            out.add(person, float(status != "open" or bool(outcome)))
     return out
-
-
-def risks_by_severity(query: Query) -> dict[str, int]:
-    """Open risk events per severity (the 风险 panel's split)."""
-    counts: dict[str, int] = defaultdict(int)
-    for _, event, _ in q.risks(query.session, query.people, query.week.start, query.week.as_of):
-        if event.status == "open":
-            counts[event.severity] += 1
-    return dict(counts)
 
 
 # --- 客户 ------------------------------------------------------------------------------------------
@@ -315,9 +308,9 @@ def format_value(metric: Metric, value: float | None) -> str:
     return f"{value:.0f}"
 
 
-def compute_all(query: Query) -> dict[str, Samples | None]:
-    """Every metric's samples over the query's scope (None for a metric with no data yet)."""
-    return {m.key: (m.compute(query) if m.compute else None) for m in METRICS}
+def compute_all(query: Query, keys: Collection[str] | None = None) -> dict[str, Samples | None]:
+    """Every metric's samples (or only `keys`') over the query's scope (None for a metric with no data yet)."""
+    return {m.key: (m.compute(query) if m.compute else None) for m in METRICS if keys is None or m.key in keys}
 
 
 def figures(samples: dict[str, Samples | None], people: Collection[str] | None,

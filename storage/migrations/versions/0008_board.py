@@ -5,6 +5,7 @@ Revises: 0007
 
 `report_runs(manager_id, week)` is the claim that makes the tick send each manager one weekly report;
 `board_logins(nonce)` holds the nonces of board login links already used, so a replay is refused.
+Indexes on the time columns the report's and the board's queries read ranges of.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -13,6 +14,14 @@ revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
+
+INDEXES = [
+    ('ix_approvals_decided_at', 'approvals', 'decided_at'),
+    ('ix_approval_steps_decided_at', 'approval_steps', 'decided_at'),
+    ('ix_todos_due_at', 'todos', 'due_at'),
+    ('ix_risk_events_created_at', 'risk_events', 'created_at'),
+    ('ix_audit_log_at', 'audit_log', 'at'),
+]
 
 
 def upgrade() -> None:
@@ -30,8 +39,12 @@ def upgrade() -> None:
         sa.Column('used_at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('nonce', name=op.f('pk_board_logins')),
     )
+    for name, table, column in INDEXES:
+        op.create_index(name, table, [column])
 
 
 def downgrade() -> None:
+    for name, table, _ in INDEXES:
+        op.drop_index(name, table_name=table)
     op.drop_table('board_logins')
     op.drop_table('report_runs')
