@@ -102,6 +102,7 @@ def served(write_config: Callable[..., Any], engine: Any, factory: sessionmaker[
 def test_friday_report_to_the_board_in_chromium(served: tuple[str, Runtime, Clock], ding: FakeDingTalkServer,
                                                factory: sessionmaker[Session], browser: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     live, runtime, clock = served
     data = _four_weeks(factory)
@@ -151,17 +152,23 @@ def test_friday_report_to_the_board_in_chromium(served: tuple[str, Runtime, Cloc
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
     # the rep's link cannot open the manager's team page; an expired link is refused
+    def refusal() -> str:
+        # wait for the refusal page itself (navigation after a 302 or a 403 can still be settling)
+        found = WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "p.refused"))
+        return str(found[0].text) + str(browser.page_source)
+
     browser.delete_all_cookies()
     rep = login_link("zhangsan", clock.now)
     assert rep is not None
     browser.get(rep)
+    WebDriverWait(browser, 10).until(lambda d: d.current_url == f"{live}/board/")
     browser.get(f"{live}/board/health/team/lisi")
-    assert "无权查看这个团队" in browser.page_source and "小明" not in browser.page_source
+    page = refusal()
+    assert "无权查看这个团队" in page and "小明" not in page
     browser.delete_all_cookies()
     late = login_link("lisi", clock.now)
     clock.advance(minutes=11)
     browser.get(str(late))
-    assert "链接无效或已过期" in browser.page_source
+    assert "链接无效或已过期" in refusal()
     browser.get(f"{live}/board/")
-    assert "请从聊天里发「看板」" in browser.page_source
-
+    assert "请从聊天里发「看板」" in refusal()
