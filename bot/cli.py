@@ -24,7 +24,7 @@ EXIT_CONFIG = 2  # an invalid config, in every command (like a command-line usag
 
 # Extra subcommands contributed by platform modules: name -> (module, add_parser function name)
 PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli", "bot.console", "bot.demo",
-                   "bot.outbox_cli", "bot.leads_cli")
+                   "bot.outbox_cli", "bot.leads_cli", "bot.report_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

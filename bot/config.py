@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -20,9 +20,11 @@ from typing import Any
 from handlers.config_errors import ConfigError, ConfigProblem
 from handlers.settings import (
     DEFAULT_STAGES,
+    DEFAULT_THRESHOLDS,
     ApprovalConfig,
     ApprovalStepConfig,
     HandoffConfig,
+    ReportConfig,
     RuleConfig,
     ScanConfig,
     SlaConfig,
@@ -62,6 +64,15 @@ class ServerConfig:
     threads: int = 8
     connection_limit: int = 1000
     idle_timeout_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """[board]: the web board's signing secret and how long a login link and a session last."""
+
+    secret: str = ""
+    link_minutes: int = 10
+    session_hours: int = 12
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,8 @@ class Settings:
     rules: tuple[RuleConfig, ...] = ()
     approvals: tuple[ApprovalConfig, ...] = ()
     sla: SlaConfig = field(default_factory=SlaConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    board: BoardConfig = field(default_factory=BoardConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     platforms: tuple[tuple[str, Any], ...] = ()  # (name, config) of registered platforms beyond the two
@@ -726,6 +739,46 @@ def _read_sla(r: _Reader, raw: Mapping[str, Any]) -> SlaConfig:
     return cfg
 
 
+def _read_report(r: _Reader, raw: Mapping[str, Any]) -> ReportConfig:
+    t = r.table(raw, "report")
+    p = "report."
+    r.unknown_keys(t, {"weekday", "hour", "thresholds"}, p)
+    d = ReportConfig()
+    weekday, hour = r.number(t, "weekday", p, d.weekday), r.number(t, "hour", p, d.hour)
+    if not 1 <= weekday <= 7:
+        r.problem("report.weekday", f"必须是 1 到 7（1 是周一，5 是周五），现在是 {weekday}")
+    if not 0 <= hour <= 23:
+        r.problem("report.hour", f"必须是 0 到 23 点，现在是 {hour}")
+    limits = dict(DEFAULT_THRESHOLDS)
+    table = r.table(t, "report.thresholds")
+    for key, value in table.items():
+        k = f"report.thresholds.{key}"
+        if key not in DEFAULT_THRESHOLDS:
+            r.problem(k, unknown_key_message(key, set(DEFAULT_THRESHOLDS)))
+        elif (not isinstance(value, list) or len(value) != 2
+              or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value)):
+            r.problem(k, f"必须是两个非负数 [绿线, 黄线]，例如 [0.85, 0.7]，现在是 {value!r}")
+        else:
+            limits[key] = (float(value[0]), float(value[1]))
+    return ReportConfig(weekday=weekday, hour=hour, thresholds=tuple((k, g, y) for k, (g, y) in limits.items()))
+
+
+def _read_board(r: _Reader, raw: Mapping[str, Any]) -> BoardConfig:
+    t = r.table(raw, "board")
+    p = "board."
+    r.unknown_keys(t, {"secret", "link_minutes", "session_hours"}, p)
+    d = BoardConfig()
+    cfg = BoardConfig(secret=r.str_(t, "secret", p, d.secret),
+                      link_minutes=r.number(t, "link_minutes", p, d.link_minutes),
+                      session_hours=r.number(t, "session_hours", p, d.session_hours))
+    if cfg.secret and len(cfg.secret) < 16:
+        r.problem("board.secret", f"太短（{len(cfg.secret)} 个字符），至少 16 个字符，建议用随机生成的长字符串")
+    for key in ("link_minutes", "session_hours"):
+        if getattr(cfg, key) < 1:
+            r.problem(f"board.{key}", f"不能小于 1，现在是 {getattr(cfg, key)}")
+    return cfg
+
+
 def _read_delivery(r: _Reader, raw: Mapping[str, Any]) -> DeliveryConfig:
     t = r.table(raw, "delivery")
     p = "delivery."
@@ -834,6 +887,8 @@ _SECTIONS: dict[str, Callable[[_Reader, Mapping[str, Any]], Any]] = {
     "scan": _read_scan,
     "rules": _read_rules,
     "sla": _read_sla,
+    "report": _read_report,
+    "board": _read_board,
     "delivery": _read_delivery,
     "worker": _read_worker,
     "leads": lambda r, raw: read_leads(r, raw),
@@ -933,6 +988,8 @@ def settings_from_mapping(raw: Mapping[str, Any], source: str) -> Settings:
     approvals = _read_approvals(r, raw, users)
     if r.problems:
         raise ConfigError(r.problems)
+    if parts["server"].public_url:  # the report's links point at the board on the public URL
+        parts["report"] = replace(parts["report"], board_url=parts["server"].public_url.rstrip("/") + "/board")
     return Settings(source=source, users=users, approvals=approvals, platforms=platforms, **parts)
 
 

@@ -224,6 +224,30 @@ class DingTalkClient:
                                 f"{data.get('code', '')} {data.get('message', '')}".rstrip())
         return str(data["accessToken"]), int(data.get("expireIn", 7200))
 
+    # ------------------------------------------------------------------------------------ login
+
+    def login_staff_id(self, code: str, now: datetime) -> str | None:
+        """The staff id of whoever DingTalk's login page gave this one-time auth code to, or None when
+        DingTalk refuses the code or does not know them: userAccessToken -> contact/users/me (unionId)
+        -> topapi/user/getbyunionid (the board's login; every step is DingTalk's, none is trusted input)."""
+        body = {"clientId": self.config.app_key, "clientSecret": self.config.app_secret, "code": code,
+                "grantType": "authorization_code"}
+        answer = self._request("POST", self.config.openapi_base + "v1.0/oauth2/userAccessToken", json=body)
+        token = _json_of(answer).get("accessToken") if answer.ok else None
+        if not token:
+            return None
+        me = self._request("GET", self.config.openapi_base + "v1.0/contact/users/me",
+                           headers={"x-acs-dingtalk-access-token": str(token)})
+        union = _json_of(me).get("unionId") if me.ok else None
+        if not union:
+            return None
+        try:
+            found = self._oapi_post("/topapi/user/getbyunionid", {"unionid": union}, now)
+        except DeliveryError:
+            return None
+        userid = (found.get("result") or {}).get("userid")
+        return str(userid) if userid else None
+
     # ------------------------------------------------------------------------------------ HTTP
 
     def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:

@@ -12,8 +12,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.board_links import link_maker
 from bot.config import ConfigError, Settings, load_settings
 from bot.log_safety import LogBlock
+from handlers.health.links import use_link_maker
 from handlers.timefmt import use_zone
 from storage.common import utcnow
 from storage.db import make_engine, make_session_factory, transaction, upgrade
@@ -76,6 +78,9 @@ class Runtime:
     engine: Engine
     factory: sessionmaker[Session]
     channels: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        use_link_maker(link_maker(self.holder.current()))  # 看板 replies carry a one-time board login link
 
     @property
     def settings(self) -> Settings:

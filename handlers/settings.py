@@ -128,6 +128,42 @@ DEFAULT_STAGES: tuple[StageConfig, ...] = (
     StageConfig("输单", (), customer_stage="lost", outcome="lost",
                 reasons=("价格", "竞品", "需求变化", "预算取消", "失去联系", "其他")),
 )
+# [report] thresholds: metric key -> (green, yellow). For a metric where more is better a value at or above
+# green is 🟢, at or above yellow 🟡, else 🔴; where less is better, at or below. Defaults from the seeds.
+DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
+    "lead_first_contact_share": (0.90, 0.80),
+    "lead_first_contact_median_hours": (4, 24),
+    "proposal_cycle_median_days": (5, 10),
+    "approval_median_hours": (24, 72),
+    "approval_within_5wd_share": (0.85, 0.70),
+    "approval_step_median_hours": (8, 24),
+    "approval_return_share": (0.20, 0.40),
+    "todo_overdue_open": (0, 5),
+    "todo_closed_by_due_share": (0.90, 0.75),
+    "handoff_unclaimed": (0, 3),
+    "risk_open_high": (0, 2),
+    "risk_outcome_share": (0.80, 0.50),
+    "silent_customers": (0, 10),
+    "released_to_pool": (0, 3),
+    "penetration_first_contact": (0.90, 0.80),
+    "penetration_approval": (0.85, 0.70),
+    "penetration_stage_dwell": (0.85, 0.70),
+    "penetration_handoff_claim": (0.85, 0.70),
+    "pei": (0.10, 0.25),
+}
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """[report]: when the weekly report goes out (local time, weekday 1 = Monday) and the thresholds."""
+
+    weekday: int = 5
+    hour: int = 17
+    thresholds: tuple[tuple[str, float, float], ...] = tuple((k, g, y) for k, (g, y) in DEFAULT_THRESHOLDS.items())
+    board_url: str = ""  # <[server] public_url>/board, filled in by the config reader; links in the report
+
+    def threshold(self, key: str) -> tuple[float, float] | None:
+        return next(((g, y) for k, g, y in self.thresholds if k == key), None)
 
 
 class BusinessSettings(Protocol):
@@ -153,6 +189,9 @@ class BusinessSettings(Protocol):
 
     @property
     def stages(self) -> tuple[StageConfig, ...]: ...
+
+    @property
+    def report(self) -> ReportConfig: ...
 
     @property
     def enabled_platforms(self) -> tuple[str, ...]:

@@ -582,3 +582,27 @@ class OpportunityChange(Base):
     description: Mapped[str] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime]
+class ReportRun(Base):
+    """A weekly report sent to one manager: the claim that makes the tick send it once per week."""
+
+    __tablename__ = "report_runs"
+    manager_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)  # ISO week, 2026-W48
+    sent_at: Mapped[datetime]
+
+
+class BoardLogin(Base):
+    """A board login link that has been used: its nonce, so the same link cannot log in twice."""
+
+    __tablename__ = "board_logins"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime]
+
+
+# Process-health report and board: their queries read time ranges of these columns.
+Index("ix_approvals_decided_at", Approval.decided_at)
+Index("ix_approval_steps_decided_at", ApprovalStep.decided_at)
+Index("ix_todos_due_at", Todo.due_at)
+Index("ix_risk_events_created_at", RiskEvent.created_at)
+Index("ix_audit_log_at", AuditEntry.at)

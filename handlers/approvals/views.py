@@ -22,6 +22,7 @@ from handlers.approvals.text import (
 )
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
+from handlers.health import links
 from handlers.model import Card
 from handlers.timefmt import duration, local_time
 from storage import approvals as repo
@@ -105,18 +106,23 @@ def board(call: CommandCall) -> list[Card]:
     if call.args:
         raise UsageError("「看板」后面不用写内容。")
     ctx, user = call.ctx, member(call)
+    link = links.login_link(user.id, ctx.now)
+    tail = (f"网页看板：{link}（短时有效，只能打开一次；过期请再发「看板」）",) if link else ()
     if user.role == "admin":
         team: list[str] | None = None
     else:
         team = [u.id for u in directory.reports_of(ctx.session, user.id)]
         if not team:
-            raise Refusal("审批看板", "你没有下属，看板只对主管开放。", "查看等你审批的事项请发「审批」。")
+            if not link:
+                raise Refusal("审批看板", "你没有下属，看板只对主管开放。", "查看等你审批的事项请发「审批」。")
+            return [call.reply("审批看板", "你没有下属，团队审批只对主管开放；网页看板里可以看你自己的事项。",
+                               "查看等你审批的事项请发「审批」。", *tail, link=link)]
     rows = [(a, repo.current_step(ctx.session, a.id)) for a in repo.open_by_submitters(ctx.session, team)]
     if not rows:
-        return [call.reply("审批看板", "团队目前没有进行中的审批。")]
+        return [call.reply("审批看板", "团队目前没有进行中的审批。", *tail, link=link)]
     rows.sort(key=lambda row: _waiting_since(*row))
     return [call.reply("审批看板", f"团队进行中的审批：{len(rows)} 项（停留最久的在前）",
-                       *[_board_line(ctx, a, s) for a, s in rows])]
+                       *[_board_line(ctx, a, s) for a, s in rows], *tail, link=link)]
 
 
 def _waiting_since(approval: Approval, step: ApprovalStep | None) -> datetime:

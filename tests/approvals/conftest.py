@@ -29,6 +29,11 @@ CHAIN_TOML = """
 [delivery]
 per_minute = 1000
 
+# the weekly report (Friday 17:00 by default) would add cards to these tests' outbox counts
+[report]
+weekday = 7
+hour = 23
+
 [sla]
 todo_escalate_hours = 24
 unclaimed_hours = 72

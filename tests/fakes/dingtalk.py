@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -68,6 +68,11 @@ class FakeDingTalkServer:
         self.departments: dict[int, int] = {}  # dept_id -> parent_id (1 is the root)
         self.users: list[dict[str, Any]] = []
         self.gateway: FakeStreamGateway | None = None
+        # Login (OAuth): a one-time code -> unionId, a user token -> unionId, unionId -> staff id
+        self._codes: dict[str, str] = {}
+        self._user_tokens: dict[str, str] = {}
+        self.staff_by_union: dict[str, str] = {}
+        self.next_login: str | None = None  # the union id the fake login page signs in
         self._tokens: set[str] = set()
         self._scripted: dict[str, list[_Scripted]] = {}
         self._holds: dict[str, list[threading.Event]] = {}
@@ -153,8 +158,54 @@ class FakeDingTalkServer:
         route = _ROUTES.get((req.method, req.path))
         if route is None:
             return 404, {"code": "NotFound", "message": f"{req.method} {req.path}"}, {}
-        status, body = route(self, req)
-        return status, body, {}
+        result: tuple[Any, ...] = route(self, req)
+        return int(result[0]), result[1], dict(result[2]) if len(result) > 2 else {}
+
+    def authorize(self, union_id: str, staff_id: str | None) -> str:
+        """What DingTalk's login page does for a user: a one-time auth code for the redirect."""
+        code = f"authcode-{next(self._counter)}"
+        with self._lock:
+            self._codes[code] = union_id
+            if staff_id is not None:
+                self.staff_by_union[union_id] = staff_id
+        return code
+
+    def _login_page(self, req: Recorded) -> tuple[int, Any, dict[str, str]]:
+        """login.dingtalk.com/oauth2/auth for `next_login` (union id): straight back with a code."""
+        union = self.next_login
+        if union is None or req.query.get("client_id") != self.app_key:
+            return 403, {"code": "noLogin"}, {}
+        code = self.authorize(union, None)
+        target = f"{req.query['redirect_uri']}?{urlencode({'authCode': code, 'state': req.query.get('state', '')})}"
+        return 302, {}, {"Location": target}
+
+    def _user_access_token(self, req: Recorded) -> tuple[int, Any]:
+        body = req.json or {}
+        if body.get("clientId") != self.app_key or body.get("clientSecret") != self.app_secret:
+            return 400, {"code": "invalidClientIdOrSecret", "message": "无效的clientId或者clientSecret"}
+        with self._lock:
+            union = self._codes.pop(str(body.get("code")), None)  # a code works once
+        if union is None or body.get("grantType") != "authorization_code":
+            return 400, {"code": "invalidAuthCode", "message": "不合法的临时授权码"}
+        token = f"user-token-{next(self._counter)}"
+        with self._lock:
+            self._user_tokens[token] = union
+        return 200, {"accessToken": token, "refreshToken": "r", "expireIn": 7200, "corpId": "dingcorp"}
+
+    def _users_me(self, req: Recorded) -> tuple[int, Any]:
+        with self._lock:
+            union = self._user_tokens.get(req.headers.get("x-acs-dingtalk-access-token", ""))
+        if union is None:
+            return 401, {"code": "InvalidAuthentication", "message": "不合法的access_token"}
+        return 200, {"unionId": union, "nick": "someone", "openId": f"open-{union}"}
+
+    def _getbyunionid(self, req: Recorded) -> tuple[int, Any]:
+        if not self._valid(req.query.get("access_token")):
+            return 200, {"errcode": 40014, "errmsg": "不合法的access_token"}
+        staff = self.staff_by_union.get(str((req.json or {}).get("unionid")))
+        if staff is None:
+            return 200, {"errcode": 60121, "errmsg": "找不到该用户"}
+        return 200, {"errcode": 0, "errmsg": "ok", "result": {"contact_type": 0, "userid": staff}}
 
     def _issue(self, prefix: str) -> str:
         token = f"{prefix}-{next(self._counter)}"
@@ -250,6 +301,10 @@ _ROUTES = {
     ("POST", "/topapi/v2/department/listsub"): FakeDingTalkServer._department_listsub,
     ("POST", "/topapi/v2/user/list"): FakeDingTalkServer._user_list,
     ("POST", "/topapi/v2/user/get"): FakeDingTalkServer._user_get,
+    ("POST", "/v1.0/oauth2/userAccessToken"): FakeDingTalkServer._user_access_token,
+    ("GET", "/v1.0/contact/users/me"): FakeDingTalkServer._users_me,
+    ("GET", "/oauth2/auth"): FakeDingTalkServer._login_page,
+    ("POST", "/topapi/user/getbyunionid"): FakeDingTalkServer._getbyunionid,
 }
 
 

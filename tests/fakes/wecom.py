@@ -59,6 +59,7 @@ class FakeWeComServer:
     departments: list[dict[str, Any]] = field(default_factory=lambda: [{"id": 1, "parentid": 0, "name": "公司"}])
     members: list[dict[str, Any]] = field(default_factory=list)
     invalid_users: set[str] = field(default_factory=set)
+    login_codes: dict[str, str] = field(default_factory=dict)  # OAuth: one-time code -> member userid
     requests: list[Recorded] = field(default_factory=list)
     # What reached people's phones: like WeCom, a message/send with enable_duplicate_check=1 identical
     # to one delivered within duplicate_check_interval seconds (default 1800) is answered ok, not shown.
@@ -188,10 +189,25 @@ class FakeWeComServer:
                    "externalcontact/groupchat/onjob_transfer": self._group_transfer,
                    "externalcontact/resigned/transfer_result": self._transfer_result,
                    "externalcontact/transfer_result": self._transfer_result,
-                   "department/list": self._department_list, "user/list": self._user_list}.get(path)
+                   "department/list": self._department_list, "user/list": self._user_list,
+                   "auth/getuserinfo": self._getuserinfo}.get(path)
         if handler is None:
             return 404, {"errcode": 404, "errmsg": "no such api in the fake"}
         return 200, handler(query, json.loads(body) if body else {})
+
+    def authorize(self, userid: str) -> str:
+        """What WeCom's OAuth page does for a member: a one-time code for the redirect."""
+        code = f"wecom-code-{next(self._counter)}"
+        with self._lock:
+            self.login_codes[code] = userid
+        return code
+
+    def _getuserinfo(self, query: dict[str, str], _data: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            userid = self.login_codes.pop(query.get("code", ""), None)  # a code works once
+        if userid is None:
+            return {"errcode": 40029, "errmsg": "invalid code"}
+        return {"errcode": 0, "errmsg": "ok", "userid": userid, "user_ticket": "t"}
 
     def _gettoken(self, query: dict[str, str]) -> dict[str, Any]:
         if query.get("corpid") != self.corp_id or query.get("corpsecret") not in self.secrets:

@@ -1,0 +1,211 @@
+"""Benchmark the board and the weekly report at company size on SQLite.
+
+Run from the repository root: ``python bench/bench_board.py [--customers N] [--messages N] [--reps N]
+[--events N] [--requests R]``. Builds a SQLite file with bulk inserts (default 100,000 customers,
+1,000,000 messages, 500 reps under 50 managers and a director, and `events` approvals with their steps,
+to-dos and risks spread over twelve weeks), then:
+
+- opens every board page `requests` times as the director (the whole company) and as one manager,
+  and prints each page's p95 (target < 300 ms);
+- builds the weekly report for the whole company and runs the Friday tick that sends every manager
+  theirs (target < 10 s);
+- builds a second database with twice the events and compares the company report's time (target: no
+  more than 2.2 times).
+
+Exits with status 1 when a target is missed. Opportunities are not in salesbot yet, so not generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.app import create_app
+from bot.config import Settings, settings_from_mapping
+from bot.runtime import Runtime, SettingsHolder
+from handlers.context import Context
+from handlers.health import weekly
+from handlers.health.links import login_link
+from handlers.health.weeks import week_of
+from storage.db import make_engine, make_session_factory, transaction, upgrade
+from storage.models import Approval, ApprovalStep, Customer, Message, RiskEvent, Todo, User
+
+FRIDAY = datetime(2026, 11, 6, 9, 0, tzinfo=UTC)  # 17:00 China time, week 2026-W45
+WEEKS = 12
+CHUNK = 20_000
+PAGE_P95_MS = 300.0
+REPORT_S = 10.0
+MAX_RATIO = 2.2
+
+
+def chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def bulk(engine: Engine, model: type, rows: Iterator[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
+        for batch in chunks(rows):
+            conn.execute(insert(model), batch)
+
+
+def org(reps: int) -> list[dict[str, Any]]:
+    managers = max(1, reps // 10)
+    users = [{"id": "boss", "name": "总监", "role": "director", "manager_id": None, "active": True}]
+    users += [{"id": f"m{i}", "name": f"经理{i}", "role": "manager", "manager_id": "boss", "active": True}
+              for i in range(managers)]
+    users += [{"id": f"r{i}", "name": f"销售{i}", "role": "rep", "manager_id": f"m{i % managers}", "active": True}
+              for i in range(reps)]
+    return users
+
+
+def build(path: Path, customers: int, messages: int, reps: int, events: int, seed: int = 7) -> Engine:
+    rnd = random.Random(seed)
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    users = org(reps)
+    rep_ids = [u["id"] for u in users if u["role"] == "rep"]
+    start = FRIDAY - timedelta(weeks=WEEKS)
+    span = (FRIDAY - start).total_seconds()
+
+    def at() -> datetime:
+        return start + timedelta(seconds=rnd.random() * span)
+
+    bulk(engine, User, iter(users))
+    bulk(engine, Customer, ({"id": i + 1, "name": f"客户{i}", "owner_id": rep_ids[i % len(rep_ids)],
+                             "stage": "lead", "status": "active", "created_at": start, "updated_at": start,
+                             "last_activity_at": at(), "silence_level": 0} for i in range(customers)))
+    bulk(engine, Message, ({"platform": "wecom", "platform_msg_id": f"m{i}", "source": "archive",
+                            "customer_id": i % customers + 1, "sender": "c", "from_customer": True,
+                            "text": "你好，报价什么时候出", "sent_at": at()} for i in range(messages)))
+    approvals, steps = [], []
+    for i in range(events):
+        created = at()
+        hold = timedelta(hours=rnd.choice((2, 10, 30, 80, 150)))
+        decided = created + hold
+        open_ = decided > FRIDAY
+        rep = rep_ids[i % len(rep_ids)]
+        approvals.append({"id": i + 1, "kind": "quote", "customer_id": i % customers + 1, "submitter_id": rep,
+                          "amount": Decimal(100000), "note": "" if i % 7 == 0 else "标准报价",
+                          "status": "pending" if open_ else ("rejected" if i % 9 == 0 else "approved"),
+                          "version": 1, "current_position": 0, "times_returned": 0, "created_at": created,
+                          "decided_at": None if open_ else decided})
+        steps.append({"approval_id": i + 1, "position": 0, "approver_spec": "manager",
+                      "approver_id": f"m{(i % len(rep_ids)) % max(1, reps // 10)}",
+                      "status": "pending" if open_ else "approved", "sla_hours": 24, "started_at": created,
+                      "decided_at": None if open_ else decided, "escalation_level": 1 if hold.days >= 2 else 0})
+    bulk(engine, Approval, iter(approvals))
+    bulk(engine, ApprovalStep, iter(steps))
+    bulk(engine, Todo, ({"owner_id": rep_ids[i % len(rep_ids)], "customer_id": i % customers + 1,
+                         "title": "回访客户", "status": "done" if i % 3 else "open", "created_at": (c := at()),
+                         "due_at": c + timedelta(days=1), "done_at": c + timedelta(hours=20) if i % 3 else None,
+                         "escalation_level": 0} for i in range(events * 2)))
+    bulk(engine, RiskEvent, ({"customer_id": i % customers + 1, "rule": "competitor", "label": "竞品威胁",
+                              "severity": ("high", "medium", "low")[i % 3], "keyword": "友商", "text": "友商更便宜",
+                              "status": "open" if i % 2 else "closed", "created_at": (c := at()), "last_hit_at": c}
+                             for i in range(events // 2)))
+    return engine
+
+
+def bench_settings(url: str) -> Settings:
+    return settings_from_mapping({"database": {"url": url}, "server": {"public_url": "https://bench.example"}},
+                                 "bench")
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1] if len(samples) >= 2 else samples[0]
+
+
+def time_pages(engine: Engine, factory: sessionmaker[Session], settings: Settings, requests: int) -> dict[str, float]:
+    runtime = Runtime(SettingsHolder(settings), engine, factory)
+    app = create_app(runtime=runtime, clock=lambda: FRIDAY)
+    results: dict[str, float] = {}
+    for viewer, pages in (("boss", ["/board/", "/board/todos", "/board/risks", "/board/health",
+                                    "/board/health/team/m1", "/board/health/rep/r1", "/board/approvals/A2"]),
+                          ("m1", ["/board/", "/board/todos", "/board/risks", "/board/health/team/m1"])):
+        client = app.test_client()
+        link = login_link(viewer, FRIDAY)
+        assert link is not None
+        assert client.get(link[len("https://bench.example"):], base_url="https://bench.example").status_code == 302
+        for page in pages:
+            samples = []
+            for _ in range(requests):
+                t0 = time.perf_counter()
+                answer = client.get(page, base_url="https://bench.example")
+                samples.append((time.perf_counter() - t0) * 1000)
+                assert answer.status_code == 200, (page, answer.status_code)
+            results[f"{viewer} {page}"] = p95(samples)
+    return results
+
+
+def time_report(factory: sessionmaker[Session], settings: Settings) -> float:
+    with factory() as s:
+        t0 = time.perf_counter()
+        weekly.build(s, settings, None, week_of(FRIDAY, FRIDAY))
+        return time.perf_counter() - t0
+
+
+def time_tick(factory: sessionmaker[Session], settings: Settings) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with transaction(factory) as s:
+        sent = weekly.send_weekly_reports(Context(s, settings, FRIDAY))
+    return time.perf_counter() - t0, len(sent)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=500)
+    ap.add_argument("--events", type=int, default=20_000, help="approvals over twelve weeks (to-dos 2x, risks 0.5x)")
+    ap.add_argument("--requests", type=int, default=20, help="requests per page")
+    args = ap.parse_args()
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="salesbot-bench-board-") as tmp:
+        times = {}
+        for factor in (1, 2):
+            path = Path(tmp) / f"board{factor}.db"
+            t0 = time.perf_counter()
+            engine = build(path, args.customers, args.messages if factor == 1 else 0, args.reps, args.events * factor)
+            print(f"built {path.name}: {args.events * factor} approvals in {time.perf_counter() - t0:.1f} s")
+            settings = bench_settings(f"sqlite:///{path}")
+            factory = make_session_factory(engine)
+            time_report(factory, settings)  # warm the caches once
+            times[factor] = min(time_report(factory, settings) for _ in range(3))
+            print(f"company weekly report ({factor}x events): {times[factor]:.2f} s")
+            if factor == 1:
+                for page, ms in time_pages(engine, factory, settings, args.requests).items():
+                    flag = "" if ms < PAGE_P95_MS else "  <-- over 300 ms"
+                    failed |= ms >= PAGE_P95_MS
+                    print(f"p95 {ms:7.1f} ms  {page}{flag}")
+                tick, sent = time_tick(factory, settings)
+                print(f"Friday tick, one report per manager: {sent} reports in {tick:.2f} s")
+                failed |= tick >= REPORT_S or times[1] >= REPORT_S
+            engine.dispose()
+        ratio = times[2] / times[1]
+        print(f"2x events -> {ratio:.2f}x report time (limit {MAX_RATIO})")
+        failed |= ratio > MAX_RATIO
+    print("FAIL" if failed else "ok")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Process health: the metrics (one function each), the weekly report and what the board shows."""
