@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from bot.cli import settings_of
+from bot.cli_common import settings_of
 from bot.runtime import open_runtime
 from storage.common import utcnow
 from storage.db import transaction
