@@ -1,9 +1,8 @@
-"""The `salesbot` command: serve, worker, tick, check-config, db upgrade, rules test, archive import."""
+"""The `salesbot` command: serve, worker, tick, check-config, db upgrade, and the plug-in modules' commands."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -11,20 +10,32 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
-from bot.channels import attach_channels, build_channels, wire_services
-from bot.config import ConfigError, Settings, load_settings
-from bot.runtime import Runtime, open_runtime, sync_directory, worker_id
-from handlers.timefmt import zone_of
+from bot import console, demo, dingtalk_stream, leads_cli, outbox_cli, report_cli, rules_cli, wecom_cli
+from bot.channels import attach_channels
+from bot.cli_common import (
+    EXIT_CONFIG,
+    SubCommand,
+    common_options,
+    parse_time,
+    settings_of,
+    start_worker,
+    sub_command,
+)
+from bot.config import ConfigError, load_settings
+from bot.runtime import open_runtime, sync_directory, worker_id
 from storage.db import upgrade
 
-log = logging.getLogger("salesbot")
-EXIT_CONFIG = 2  # an invalid config, in every command (like a command-line usage error)
+__all__ = ["EXIT_CONFIG", "build_parser", "configure_output", "main"]
 
-# Extra subcommands contributed by platform modules: name -> (module, add_parser function name)
-PLUGIN_COMMANDS = ("bot.wecom_cli", "bot.dingtalk_stream", "bot.rules_cli", "bot.console", "bot.demo",
-                   "bot.outbox_cli", "bot.leads_cli", "bot.report_cli")
+log = logging.getLogger("salesbot")
+
+# Extra subcommands contributed by plug-in modules: each module's add_commands(sub, sub_command).
+# A new plug-in module imports what it needs from bot.cli_common (never bot.cli) and is listed here.
+PLUGIN_COMMANDS: tuple[Callable[[argparse._SubParsersAction, SubCommand], None], ...] = (
+    wecom_cli.add_commands, dingtalk_stream.add_commands, rules_cli.add_commands, console.add_commands,
+    demo.add_commands, outbox_cli.add_commands, leads_cli.add_commands, report_cli.add_commands,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,45 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="salesbot", description="Sales management inside WeCom and DingTalk.",
                                      epilog=f"Exit status: 0 done, 1 the command failed, {EXIT_CONFIG} an invalid "
                                             "config or command line.")
-    _common_options(parser, None)
+    common_options(parser, None)
     sub = parser.add_subparsers(metavar="COMMAND")
-    p = _sub(sub, "serve", "run web + scheduler + delivery in one process", cmd_serve)
+    p = sub_command(sub, "serve", "run web + scheduler + delivery in one process", cmd_serve)
     p.add_argument("--host", help="address to listen on (default: [server] host)")
     p.add_argument("--port", type=int, help="port to listen on (default: [server] port)")
-    _sub(sub, "worker", "run scheduler + delivery alone (beside gunicorn web workers)", cmd_worker)
-    p = _sub(sub, "tick", "run every scheduled check once as of a time and send what it raises", cmd_tick)
+    sub_command(sub, "worker", "run scheduler + delivery alone (beside gunicorn web workers)", cmd_worker)
+    p = sub_command(sub, "tick", "run every scheduled check once as of a time and send what it raises", cmd_tick)
     p.add_argument("--at", help="ISO-8601 time (default: now; without a zone: [server] timezone)")
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("path", nargs="?", help="the file (default: --config, $SALESBOT_CONFIG, ./config.toml)")
     p.add_argument("--config", dest="config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check_config)
-    db = _sub(sub, "db", "database maintenance", None)
+    db = sub_command(sub, "db", "database maintenance", None)
     dbsub = db.add_subparsers(metavar="ACTION")
-    _sub(dbsub, "upgrade", "create or migrate the schema to the latest version", cmd_db_upgrade)
-    for module_name in PLUGIN_COMMANDS:
-        _add_plugin(sub, module_name)
+    sub_command(dbsub, "upgrade", "create or migrate the schema to the latest version", cmd_db_upgrade)
+    for add_commands in PLUGIN_COMMANDS:
+        add_commands(sub, sub_command)
     return parser
-
-
-def _sub(sub: argparse._SubParsersAction, name: str, help_: str,
-         func: Callable[[argparse.Namespace], int] | None) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help_, description=help_)
-    # SUPPRESS: an option given before the subcommand is not reset by the subcommand's default
-    _common_options(p, argparse.SUPPRESS)
-    if func is not None:
-        p.set_defaults(func=func)
-    else:
-        p.set_defaults(group_parser=p)
-    return p
-
-
-def _common_options(p: argparse.ArgumentParser, default: object) -> None:
-    """--config and -v, accepted before or after the subcommand."""
-    p.add_argument("--config", default=default,
-                   help="config file (default: $SALESBOT_CONFIG, ./config.toml, embedded default)")
-    p.add_argument("-v", "--verbose", action="count", default=default if default is not None else 0,
-                   help="more log lines (e.g. each database migration step)")
 
 
 def configure_output(verbose: int) -> None:
@@ -98,14 +89,6 @@ def configure_output(verbose: int) -> None:
         import werkzeug.serving
 
         werkzeug.serving._log_add_style = False  # its request log colours status codes with ANSI escapes
-
-
-def _add_plugin(sub: argparse._SubParsersAction, module_name: str) -> None:
-    importlib.import_module(module_name).add_commands(sub, _sub)
-
-
-def settings_of(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "config", None))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -126,50 +109,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         changed = sync_directory(runtime)
     print(f"database at the latest schema; {changed} directory changes applied")
     return 0
-
-
-def start_worker(runtime: Runtime) -> tuple[object, object]:
-    """Start the background scheduler for this process; returns (worker, scheduler)."""
-    from handlers.scanning import warm_up
-    from scheduler.runner import Worker, start_background
-
-    warm_up(runtime.settings)  # jieba's dictionary loads now (seconds), not while the first message waits
-    reload_config = _config_reloader(runtime)
-    worker = Worker(runtime.factory, runtime.holder.current, runtime.channels, worker_id(),
-                    before_pump=reload_config)
-    return worker, start_background(worker, runtime.settings)
-
-
-def _config_reloader(runtime: Runtime, clock: Callable[[], datetime] | None = None) -> Callable[[], None]:
-    def reload() -> None:
-        before = runtime.settings
-        fresh, error = runtime.holder.reload_if_changed()
-        if fresh is not None:
-            sync_directory(runtime)
-            _rebuild_channels_if_needed(runtime, before, fresh)
-        elif error is not None:  # the previous config stays in force; admins get a card saying why
-            from handlers.admin import report_config_error
-
-            report_config_error(runtime.factory, runtime.settings, error, (clock or _utcnow)())
-
-    return reload
-
-
-def _rebuild_channels_if_needed(runtime: Runtime, before: Settings, fresh: Settings) -> None:
-    """New or changed platform credentials take effect without a restart (the worker holds this dict)."""
-    if fresh.database != before.database:
-        log.warning("[database] changed in %s: restart salesbot for it to take effect", fresh.source)
-    if (fresh.wecom, fresh.dingtalk, fresh.platforms) == (before.wecom, before.dingtalk, before.platforms):
-        return
-    channels = build_channels(fresh, runtime.factory)
-    wire_services(fresh, runtime.factory)
-    runtime.channels.clear()
-    runtime.channels.update(channels)
-    log.info("platform settings changed: channels now %s", ", ".join(sorted(channels)))
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -217,18 +156,6 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def parse_time(value: str | None, settings: Settings | None = None) -> datetime:
-    """--at: an ISO-8601 time; without a zone it is in the configured zone ([server] timezone)."""
-    if not value:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise SystemExit(f"salesbot: --at {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:30:00+08:00)") from None
-    zone = zone_of((settings or Settings()).server.timezone)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
 def cmd_tick(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from typing import TextIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.cli_common import parse_time, settings_of
 from bot.config import DingTalkConfig, Settings, WeComConfig
 from bot.runtime import Runtime, open_runtime, sync_directory
 from handlers.model import Address, Card, InboundMessage
@@ -54,7 +55,6 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from bot.cli import parse_time, settings_of
 
     settings = terminal_only(settings_of(args))
     start = parse_time(args.at, settings)

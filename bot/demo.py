@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.cli_common import settings_of
 from bot.config import Settings, UserConfig, settings_from_mapping
 from bot.console import Console, terminal_only
 from bot.runtime import Runtime, open_runtime
@@ -89,7 +90,6 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.cli import settings_of
 
     settings = terminal_only(settings_of(args))
     with open_runtime(settings) as runtime:

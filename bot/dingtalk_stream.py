@@ -39,10 +39,14 @@ from dingtalk_stream import (  # type: ignore[import-untyped]
 )
 from dingtalk_stream.version import VERSION_STRING  # type: ignore[import-untyped]
 
+from bot.app import AppState
+from bot.channels import attach_channels
+from bot.cli_common import settings_of, start_worker
 from bot.config import DingTalkConfig
 from bot.dingtalk import robot_message, stream_event
 from bot.dingtalk_sign import MalformedRequest
 from bot.inbound_limits import oversized_field
+from bot.runtime import open_runtime, sync_directory
 from handlers.event_model import Event
 from handlers.model import InboundMessage
 
@@ -223,10 +227,6 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: Callable[..., argpar
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from bot.app import AppState
-    from bot.channels import attach_channels
-    from bot.cli import settings_of, start_worker
-    from bot.runtime import open_runtime, sync_directory
     from scheduler.runner import wake
 
     settings = settings_of(args)

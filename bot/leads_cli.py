@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.channels import attach_channels
-from bot.cli import parse_time, settings_of
+from bot.cli_common import parse_time, settings_of
 from bot.runtime import open_runtime, sync_directory, worker_id
 from handlers.context import Context
 from handlers.leads_intake import CsvReport, import_rows, read_csv

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from bot.cli import settings_of
+from bot.cli_common import settings_of
 from bot.runtime import open_runtime
 from storage.common import utcnow
 from storage.db import transaction
 from storage.queues import drop_outbox, list_outbox, retry_outbox
+from storage.states import OutboxStatus
 
 MakeSub = Callable[..., argparse.ArgumentParser]
 
@@ -20,7 +21,8 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: MakeSub) -> None:
     actions = box.add_subparsers(metavar="ACTION")
     p = make_sub(actions, "list", "one line per card: id, status, recipient, attempts, title, last error",
                  cmd_outbox_list)
-    p.add_argument("--status", default="dead", choices=("dead", "pending", "sent", "dropped", "all"),
+    p.add_argument("--status", default=OutboxStatus.DEAD, choices=(OutboxStatus.DEAD, OutboxStatus.PENDING,
+                   OutboxStatus.SENT, OutboxStatus.DROPPED, "all"),
                    help="which cards (default: dead)")
     p.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
     p = make_sub(actions, "retry", "send dead cards again (a fresh retry window)", cmd_outbox_retry)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from bot.cli import settings_of
+from bot.cli_common import settings_of
 from bot.runtime import open_runtime
 from handlers.health import weekly
 from handlers.health.weeks import parse_week, week_of

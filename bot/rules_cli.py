@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.cli import settings_of
+from bot.cli_common import settings_of
 from handlers.keywords import explain_lines, rules_test_json
 from handlers.scanning import engine_for
 

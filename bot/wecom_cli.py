@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from bot.channels import attach_channels
+from bot.cli_common import settings_of
 from bot.runtime import open_runtime, sync_directory, worker_id
 from bot.wecom_archive import archive_record
 from handlers.archive import IngestReport, ingest
@@ -35,7 +36,6 @@ def add_commands(sub: argparse._SubParsersAction, make_sub: Callable[..., argpar
 
 
 def cmd_archive_import(args: argparse.Namespace) -> int:
-    from bot.cli import settings_of
     from scheduler.inbound import handle_all
     from scheduler.runner import Worker
 

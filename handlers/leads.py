@@ -28,6 +28,7 @@ from storage import customers as customer_repo
 from storage import directory
 from storage import leads as repo
 from storage.models import Customer, Lead, User
+from storage.states import LEAD, LeadStatus
 
 FIELDS = ("source", "company", "contact", "phone", "industry", "budget", "urgency", "region", "notes")
 CHINESE_FIELDS = {"来源": "source", "公司": "company", "联系人": "contact", "电话": "phone", "行业": "industry",
@@ -431,7 +432,7 @@ def reassign(call: CommandCall) -> list[Card]:
     if not _is_manager(call.ctx, call.user, lead.owner_id):
         return [call.reply("无法改派", "只有该线索负责人的主管（或总监、管理员）可以改派。")]
     target = _one_user(call, words[1])
-    if "assigned" not in repo.TRANSITIONS.get(lead.status, ()):
+    if not LEAD.allows(lead.status, LeadStatus.ASSIGNED):
         return [call.reply("无法改派", f"线索 {lead.code} 已是「{STATUS_NAMES.get(lead.status, lead.status)}」。")]
     assert call.user is not None
     before = lead.owner_id

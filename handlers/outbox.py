@@ -13,6 +13,7 @@ from handlers.model import Address, Card
 from storage import directory
 from storage.models import User
 from storage.queues import add_outbox, collapsible_outbox, merge_into_outbox
+from storage.states import OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def _queue(ctx: Context, card: Card, address: Address, recipient_id: str | None)
             dict(
                 dedupe_key=dedupe, channel=address.platform, target=address.user, recipient_id=recipient_id,
                 reply_webhook=address.reply_ref, reply_webhook_expires=address.reply_ref_expires,
-                card=card.to_dict(), status="pending", attempts=0, created_at=ctx.now,
+                card=card.to_dict(), status=OutboxStatus.PENDING, attempts=0, created_at=ctx.now,
                 next_attempt_at=ctx.now, priority=card.priority, collapse_key=card.collapse_key, collapsed=1,
             ),
         )

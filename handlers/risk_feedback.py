@@ -26,6 +26,7 @@ from handlers.risk import RESULT_NAMES, may_see
 from handlers.scanning import engine_for, quote_words
 from storage import risks
 from storage.models import Customer, RiskEvent, RiskVote
+from storage.states import RiskStatus
 
 VOTE_NAMES = {"useful": "有用", "false_alarm": "误报"}
 RESULT_WORDS = {name: key for key, name in RESULT_NAMES.items()}
@@ -98,7 +99,7 @@ def close_risk(call: CommandCall) -> list[Card]:
     if not allowed:
         return [call.reply("无权结案", f"只有客户负责人或其上级可以结案 {event.code}。")]
     assert user is not None
-    if event.status != "open":
+    if event.status != RiskStatus.OPEN:
         return [call.reply("已经结案", f"{event.code} 已经结案：{RESULT_NAMES.get(event.result or '', '—')}。")]
     note = " ".join(words[2:]) or None
     if not risks.close(ctx.session, event, RESULT_WORDS[words[1]], note, user.id, ctx.now):

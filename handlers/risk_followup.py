@@ -25,6 +25,7 @@ from handlers.scanning import quote_words, spans_of
 from handlers.timefmt import display_zone, local_time
 from storage import directory, risks
 from storage.models import Customer, RiskEvent
+from storage.states import RiskStatus
 
 LEVEL_NAMES = {1: "第一次", 2: "第二次", 3: "第三次", 4: "第四次"}
 
@@ -41,7 +42,7 @@ def remind_to_close(ctx: Context) -> list[str]:
             continue
         claimed = ctx.session.execute(
             update(RiskEvent).where(RiskEvent.id == event.id, RiskEvent.remind_level == event.remind_level,
-                                    RiskEvent.status == "open")
+                                    RiskEvent.status == RiskStatus.OPEN)
             .values(remind_level=level).execution_options(synchronize_session=False)
         )
         if not getattr(claimed, "rowcount", 0):

@@ -23,6 +23,7 @@ from handlers.model import Address, Card
 from scheduler.settings import DeliveryConfig
 from storage.db import transaction
 from storage.queues import claim_outbox, defer_target, finish_outbox, recent_sends, renew_outbox_claim
+from storage.states import OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _deliver_one(factory: sessionmaker[Session], channels: Mapping[str, Channel]
         return False
     with transaction(factory) as session:
         finish_outbox(session, item.id, worker,
-                      dict(status="sent", sent_at=now, platform_ref=ref, attempts=item.attempts + 1))
+                      dict(status=OutboxStatus.SENT, sent_at=now, platform_ref=ref, attempts=item.attempts + 1))
     report.sent.append(item.id)
     return True
 
@@ -226,7 +227,7 @@ def _give_up(factory: sessionmaker[Session], item: _Claimed, worker: str, reason
     log.error("outbox %s to %s:%s given up: %s", item.id, item.channel, item.target, reason)
     with transaction(factory) as session:
         if finish_outbox(session, item.id, worker,
-                         dict(status="dead", last_error=reason, attempts=attempts or item.attempts)):
+                         dict(status=OutboxStatus.DEAD, last_error=reason, attempts=attempts or item.attempts)):
             if on_dead is not None:
                 on_dead(session, DeadCard(item.id, item.channel, item.target, item.card, reason))
     report.dead.append(item.id)

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from storage import audit
 from storage.common import insert_ignore
 from storage.models import Customer, Lead, LeadDaily, LeadLoad, PoolClaim
+from storage.states import LEAD, CustomerStatus, LeadStatus
 
 # statuses that hold a rep's attention (counted in lead_loads)
-HELD = ("assigned", "contacted")
+HELD = (LeadStatus.ASSIGNED, LeadStatus.CONTACTED)
 _REGION = re.compile(r"[（(][^）)]{1,8}[）)]")
 _LEGAL = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|公司|股份|有限|co\.?,?\s*ltd\.?|inc\.?|ltd\.?)")
 _NOISE = re.compile(r"[\s\W_]+")
@@ -64,7 +65,7 @@ def add(session: Session, values: dict[str, Any], at: datetime) -> Lead | None:
     """Store a new lead once per (source, client_key); None if that key was seen before."""
     key = company_key(values["company"])
     row = dict(values, company_key=key, company_prefix=key[:2], phone_key=phone_key(values.get("phone", "")),
-               status="new", created_at=at, reason={}, stale=False, sla_level=0)
+               status=LeadStatus.NEW, created_at=at, reason={}, stale=False, sla_level=0)
     if row.get("client_key"):
         if not insert_ignore(session, Lead, row, ["source", "client_key"]):
             return None
@@ -82,7 +83,7 @@ def customer_matching(session: Session, lead: Lead) -> Customer | None:
         conditions.append(Lead.phone_key == lead.phone_key)
     for condition in conditions:
         stmt = (select(Customer).join(Lead, Lead.customer_id == Customer.id)
-                .where(condition, Lead.id != lead.id, Customer.status != "closed").order_by(Customer.id).limit(1))
+                .where(condition, Lead.id != lead.id, Customer.status != CustomerStatus.CLOSED).order_by(Customer.id).limit(1))
         found = session.scalars(stmt).first()
         if found is not None:
             return found
@@ -96,7 +97,7 @@ def _named_alike(session: Session, lead: Lead) -> list[Customer]:
     if len(start) < 2:
         return []
     stmt = (select(Customer).where(Customer.name >= start, Customer.name < start + "\U0010ffff",
-                                   Customer.status != "closed").order_by(Customer.id).limit(200))
+                                   Customer.status != CustomerStatus.CLOSED).order_by(Customer.id).limit(200))
     return list(session.scalars(stmt))
 
 
@@ -106,7 +107,7 @@ def customers_alike(session: Session, lead: Lead, limit: int = 5) -> list[Custom
     if len(lead.company_key) < 2:
         return []
     stmt = (select(Lead.company_key, Customer).join(Customer, Lead.customer_id == Customer.id)
-            .where(Lead.company_prefix == lead.company_prefix, Lead.id != lead.id, Customer.status != "closed")
+            .where(Lead.company_prefix == lead.company_prefix, Lead.id != lead.id, Customer.status != CustomerStatus.CLOSED)
             .order_by(Customer.id).limit(200))
     found: dict[int, Customer] = {}
     for key, customer in session.execute(stmt):
@@ -172,17 +173,7 @@ def count_assignment(session: Session, user_id: str, day: str, industry: str) ->
 
 
 # ------------------------------------------------------------------------------------------ transitions
-
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "new": ("assigned", "pool", "followup", "review", "invalid"),
-    "review": ("assigned", "pool", "followup", "invalid"),
-    "pool": ("assigned", "invalid"),
-    "assigned": ("assigned", "contacted", "invalid", "pool"),
-    "contacted": ("assigned", "contacted", "invalid", "pool"),
-    "followup": (),
-    "invalid": (),
-}
-
+# (the allowed moves are storage.states.LEAD)
 
 class TransitionRefused(Exception):
     """The lead is no longer in the state the caller read (someone else moved it first)."""
@@ -191,10 +182,10 @@ class TransitionRefused(Exception):
 def move(session: Session, lead: Lead, status: str, at: datetime, actor: str, *, owner_id: str | None = None,
          note: str | None = None, **values: Any) -> None:
     """Move a lead to `status` (and owner) with a conditional UPDATE, keep the counters, audit it."""
-    if status not in TRANSITIONS.get(lead.status, ()):
+    if not LEAD.allows(lead.status, status):
         raise TransitionRefused(f"{lead.code}: {lead.status} -> {status} is not allowed")
     before_status, before_owner, was_stale = lead.status, lead.owner_id, lead.stale
-    new_owner = owner_id if status in (*HELD, "followup") else None
+    new_owner = owner_id if status in (*HELD, LeadStatus.FOLLOWUP) else None
     result = session.execute(
         update(Lead).where(Lead.id == lead.id, Lead.status == before_status)
         .values(status=status, owner_id=new_owner, **values).execution_options(synchronize_session=False))
@@ -213,7 +204,7 @@ def move(session: Session, lead: Lead, status: str, at: datetime, actor: str, *,
 
 def mark_stale(session: Session, lead: Lead, at: datetime) -> bool:
     """An assigned lead untouched past stale_hours: it stops lowering the rep's load and counts against them."""
-    result = session.execute(update(Lead).where(Lead.id == lead.id, Lead.status == "assigned", Lead.stale.is_(False))
+    result = session.execute(update(Lead).where(Lead.id == lead.id, Lead.status == LeadStatus.ASSIGNED, Lead.stale.is_(False))
                              .values(stale=True).execution_options(synchronize_session=False))
     if not result.rowcount or not lead.owner_id:  # type: ignore[attr-defined]
         return False
@@ -238,18 +229,18 @@ def held_by(session: Session, user_id: str) -> list[Lead]:
 
 
 def in_pool(session: Session, limit: int = 50) -> list[Lead]:
-    return list(session.scalars(select(Lead).where(Lead.status == "pool").order_by(Lead.id).limit(limit)))
+    return list(session.scalars(select(Lead).where(Lead.status == LeadStatus.POOL).order_by(Lead.id).limit(limit)))
 
 
 def due_for_contact_check(session: Session, now: datetime, limit: int) -> list[Lead]:
-    stmt = (select(Lead).where(Lead.status == "assigned", Lead.next_check_at <= now)
+    stmt = (select(Lead).where(Lead.status == LeadStatus.ASSIGNED, Lead.next_check_at <= now)
             .order_by(Lead.next_check_at, Lead.id).limit(limit))
     return list(session.scalars(stmt))
 
 
 def set_sla_level(session: Session, lead: Lead, from_level: int, to_level: int, next_check_at: datetime | None) -> bool:
     """Claim one level of the first-contact ladder (exactly once per level)."""
-    result = session.execute(update(Lead).where(Lead.id == lead.id, Lead.status == "assigned",
+    result = session.execute(update(Lead).where(Lead.id == lead.id, Lead.status == LeadStatus.ASSIGNED,
                                                 Lead.sla_level == from_level)
                              .values(sla_level=to_level, next_check_at=next_check_at)
                              .execution_options(synchronize_session=False))

@@ -32,6 +32,7 @@ from storage.states import (
     ApprovalStatus,
     CustomerStatus,
     InboundStatus,
+    LeadStatus,
     OutboxStatus,
     RiskStatus,
     StepStatus,
@@ -449,7 +450,7 @@ class Lead(Base):
     urgency: Mapped[str] = mapped_column(String(32), default="")
     region: Mapped[str] = mapped_column(String(64), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[str] = mapped_column(String(16), default=LeadStatus.NEW)  # states.LEAD
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     reason: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

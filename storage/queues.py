@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from storage.common import insert_ignore
 from storage.models import InboundItem, OutboxItem
+from storage.states import OUTBOX, InboundStatus, OutboxStatus
 
 # ---------------------------------------------------------------------------------------------- inbound
 
@@ -24,7 +25,7 @@ def store_inbound(session: Session, platform: str, dedupe_key: str, kind: str, p
                   now: datetime) -> bool:
     """Store an inbound message/event once; False when it was already stored (a platform retry)."""
     values = dict(platform=platform, dedupe_key=dedupe_key[:255], kind=kind, payload=payload,
-                  received_at=now, status="pending", available_at=now, attempts=0)
+                  received_at=now, status=InboundStatus.PENDING, available_at=now, attempts=0)
     return insert_ignore(session, InboundItem, values, ["platform", "dedupe_key"])
 
 
@@ -38,7 +39,7 @@ def store_inbound_many(conn: Connection, items: list[tuple[str, str, str, dict[s
         if key not in first:
             first[key] = i
             rows.append(dict(platform=key[0], dedupe_key=key[1], kind=kind, payload=payload, received_at=now,
-                             status="pending", available_at=now, attempts=0))
+                             status=InboundStatus.PENDING, available_at=now, attempts=0))
     stmt = _STORE_MANY[conn.dialect.name]
     inserted = {(p, k) for p, k in conn.execute(stmt, rows)}
     return [(p, k[:255]) in inserted and first[(p, k[:255])] == i for i, (p, k, _, _) in enumerate(items)]
@@ -59,7 +60,7 @@ def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta
     """Claim up to `limit` pending inbound items whose time has come (oldest first)."""
     ids = session.scalars(
         select(InboundItem.id)
-        .where(InboundItem.status == "pending", InboundItem.available_at <= now)
+        .where(InboundItem.status == InboundStatus.PENDING, InboundItem.available_at <= now)
         .order_by(InboundItem.id)
         .limit(limit)
     ).all()
@@ -67,7 +68,7 @@ def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta
     for item_id in ids:
         result = session.execute(
             update(InboundItem)
-            .where(InboundItem.id == item_id, InboundItem.status == "pending", InboundItem.available_at <= now)
+            .where(InboundItem.id == item_id, InboundItem.status == InboundStatus.PENDING, InboundItem.available_at <= now)
             .values(available_at=now + lease, claimed_by=worker, attempts=InboundItem.attempts + 1)
         )
         if result.rowcount:  # type: ignore[attr-defined]
@@ -95,7 +96,7 @@ def collapsible_outbox(session: Session, channel: str, target: str, collapse_key
     return session.scalars(
         select(OutboxItem)
         .where(OutboxItem.channel == channel, OutboxItem.target == target, OutboxItem.collapse_key == collapse_key,
-               OutboxItem.status == "pending", OutboxItem.attempts == 0, OutboxItem.claimed_by.is_(None))
+               OutboxItem.status == OutboxStatus.PENDING, OutboxItem.attempts == 0, OutboxItem.claimed_by.is_(None))
         .order_by(OutboxItem.id.desc()).limit(1)
     ).first()
 
@@ -104,7 +105,7 @@ def merge_into_outbox(session: Session, item_id: int, card: dict[str, Any], coll
     """Replace an untouched row's card (conditional: a worker may have claimed it meanwhile)."""
     result = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.status == "pending", OutboxItem.attempts == 0,
+        .where(OutboxItem.id == item_id, OutboxItem.status == OutboxStatus.PENDING, OutboxItem.attempts == 0,
                OutboxItem.claimed_by.is_(None))
         .values(card=card, collapsed=collapsed),
         execution_options=NO_SYNC,
@@ -117,7 +118,7 @@ def defer_target(session: Session, channel: str, target: str, until: datetime, w
     worker holds are left to it); returns how many moved."""
     result = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.channel == channel, OutboxItem.target == target, OutboxItem.status == "pending",
+        .where(OutboxItem.channel == channel, OutboxItem.target == target, OutboxItem.status == OutboxStatus.PENDING,
                (OutboxItem.claimed_by.is_(None) & (OutboxItem.next_attempt_at < until))
                | (OutboxItem.claimed_by == worker))
         .values(next_attempt_at=until, claimed_by=None, claimed_until=None),
@@ -130,7 +131,7 @@ def claim_outbox(session: Session, now: datetime, worker: str, lease: timedelta,
     """Claim up to `limit` due outbox items for this worker until now + lease (higher priority first)."""
     ids = session.scalars(
         select(OutboxItem.id)
-        .where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+        .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.next_attempt_at <= now)
         .order_by(OutboxItem.priority.desc(), OutboxItem.next_attempt_at, OutboxItem.id)
         .limit(limit)
     ).all()
@@ -140,7 +141,7 @@ def claim_outbox(session: Session, now: datetime, worker: str, lease: timedelta,
     # so a row another worker claimed meanwhile is simply not returned.
     got = set(session.scalars(
         update(OutboxItem)
-        .where(OutboxItem.id.in_(ids), OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+        .where(OutboxItem.id.in_(ids), OutboxItem.status == OutboxStatus.PENDING, OutboxItem.next_attempt_at <= now)
         .values(next_attempt_at=now + lease, claimed_by=worker, claimed_until=now + lease)
         .returning(OutboxItem.id),
         execution_options=NO_SYNC,
@@ -155,7 +156,7 @@ def renew_outbox_claim(session: Session, item_id: int, worker: str, until: datet
     """Extend this worker's claim right before sending; False if the claim was lost meanwhile."""
     result = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
+        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == OutboxStatus.PENDING)
         .values(next_attempt_at=until, claimed_until=until),
         execution_options=NO_SYNC,
     )
@@ -166,7 +167,7 @@ def finish_outbox(session: Session, item_id: int, worker: str, values: dict[str,
     """Record the outcome of a send, only if this worker still holds the claim."""
     result = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
+        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == OutboxStatus.PENDING)
         .values(claimed_by=None, claimed_until=None, **values),
         execution_options=NO_SYNC,
     )
@@ -178,7 +179,7 @@ def recent_sends(session: Session, channel: str, target: str, since: datetime) -
     row = session.execute(
         select(func.count(OutboxItem.id), func.min(OutboxItem.sent_at)).where(
             OutboxItem.channel == channel, OutboxItem.target == target,
-            OutboxItem.status == "sent", OutboxItem.sent_at >= since,
+            OutboxItem.status == OutboxStatus.SENT, OutboxItem.sent_at >= since,
         )
     ).one()
     return int(row[0]), row[1]
@@ -199,13 +200,9 @@ def retry_outbox(session: Session, ids: list[int], now: datetime) -> list[int]:
     """Queue dead (or dropped) rows again, as of `now` (a fresh retry window); returns those requeued."""
     done = []
     for item_id in ids:
-        result = session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id == item_id, OutboxItem.status.in_(("dead", "dropped")))
-            .values(status="pending", next_attempt_at=now, created_at=now, attempts=0, claimed_by=None,
-                    claimed_until=None)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
+        if OUTBOX.move(session, OutboxItem, OutboxItem.id == item_id, source=(OutboxStatus.DEAD, OutboxStatus.DROPPED),
+                       target=OutboxStatus.PENDING, next_attempt_at=now, created_at=now, attempts=0, claimed_by=None,
+                       claimed_until=None):
             done.append(item_id)
     return done
 
@@ -214,11 +211,7 @@ def drop_outbox(session: Session, ids: list[int]) -> list[int]:
     """Never send these pending or dead rows; returns those dropped."""
     done = []
     for item_id in ids:
-        result = session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id == item_id, OutboxItem.status.in_(("pending", "dead")))
-            .values(status="dropped", claimed_by=None, claimed_until=None)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
+        if OUTBOX.move(session, OutboxItem, OutboxItem.id == item_id, source=(OutboxStatus.PENDING, OutboxStatus.DEAD),
+                       target=OutboxStatus.DROPPED, claimed_by=None, claimed_until=None):
             done.append(item_id)
     return done

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Customer, RiskEvent, RiskVote
+from storage.states import RiskStatus
 
 
 def get(session: Session, event_id: int) -> RiskEvent | None:
@@ -24,7 +25,7 @@ def open_event(session: Session, rule: str, customer_id: int, since: datetime) -
     """The open event of this rule on this customer last hit at or after `since`, if any."""
     stmt = (
         select(RiskEvent)
-        .where(RiskEvent.rule == rule, RiskEvent.customer_id == customer_id, RiskEvent.status == "open",
+        .where(RiskEvent.rule == rule, RiskEvent.customer_id == customer_id, RiskEvent.status == RiskStatus.OPEN,
                RiskEvent.last_hit_at >= since)
         .order_by(RiskEvent.last_hit_at.desc(), RiskEvent.id.desc())
     )
@@ -35,7 +36,7 @@ def add_event(session: Session, *, customer_id: int | None, rule: str, label: st
               text: str, message_id: int | None, at: datetime) -> RiskEvent:
     """Store a new open risk event (one hit so far)."""
     event = RiskEvent(customer_id=customer_id, rule=rule, label=label, severity=severity, keyword=keyword[:64],
-                      text=text, message_id=message_id, status="open", hits=1, created_at=at, last_hit_at=at)
+                      text=text, message_id=message_id, status=RiskStatus.OPEN, hits=1, created_at=at, last_hit_at=at)
     session.add(event)
     session.flush()
     return event
@@ -111,8 +112,8 @@ def close(session: Session, event: RiskEvent, result: str, note: str | None, by:
         raise ValueError(result)
     done = session.execute(
         update(RiskEvent)
-        .where(RiskEvent.id == event.id, RiskEvent.status == "open")
-        .values(status="closed", result=result, outcome=note or None, closed_at=at, closed_by=by,
+        .where(RiskEvent.id == event.id, RiskEvent.status == RiskStatus.OPEN)
+        .values(status=RiskStatus.CLOSED, result=result, outcome=note or None, closed_at=at, closed_by=by,
                 digest_pending=False)
         .execution_options(synchronize_session=False)
     )
@@ -124,7 +125,7 @@ def open_older_than(session: Session, before: datetime, below_level: int, limit:
     """Open events created at or before `before` whose owner has had fewer than `below_level` reminders."""
     stmt = (
         select(RiskEvent)
-        .where(RiskEvent.status == "open", RiskEvent.created_at <= before, RiskEvent.remind_level < below_level,
+        .where(RiskEvent.status == RiskStatus.OPEN, RiskEvent.created_at <= before, RiskEvent.remind_level < below_level,
                RiskEvent.customer_id.is_not(None))
         .order_by(RiskEvent.created_at, RiskEvent.id)
     )

@@ -60,6 +60,17 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"  # queued, or waiting for a retry
     SENT = "sent"
     DEAD = "dead"  # given up after max_attempts, or refused for good by the platform
+    DROPPED = "dropped"  # an operator chose never to send it (`salesbot outbox drop`)
+
+
+class LeadStatus(StrEnum):
+    NEW = "new"  # just taken in, not routed yet
+    REVIEW = "review"  # looks like a duplicate: an admin confirms
+    POOL = "pool"  # nobody could take it: any rep may claim it
+    ASSIGNED = "assigned"  # a rep owns it and has not contacted it yet
+    CONTACTED = "contacted"
+    FOLLOWUP = "followup"  # an existing customer's: its owner follows it up
+    INVALID = "invalid"
 
 
 S = TypeVar("S", bound=StrEnum)
@@ -79,6 +90,10 @@ class Machine(Generic[S]):
     def check(self, source: S, target: S) -> None:
         if target not in self.allowed.get(source, frozenset()):
             raise IllegalTransition(f"{self.name}: {source} -> {target} is not a transition")
+
+    def allows(self, source: str, target: str) -> bool:
+        """Whether the table has source -> target (states as members or as the stored strings)."""
+        return any(s == source and target in targets for s, targets in self.allowed.items())
 
     def move(self, session: Session, model: Any, *where: Any, source: S | Iterable[S], target: S,
              synchronize: str | bool = "auto", **values: Any) -> int:
@@ -109,4 +124,18 @@ RISK = Machine[RiskStatus]("risk event", {RiskStatus.OPEN: frozenset({RiskStatus
 INBOUND = Machine[InboundStatus]("inbound item", {
     InboundStatus.PENDING: frozenset({InboundStatus.DONE, InboundStatus.FAILED}),
 })
-OUTBOX = Machine[OutboxStatus]("outbox item", {OutboxStatus.PENDING: frozenset({OutboxStatus.SENT, OutboxStatus.DEAD})})
+OUTBOX = Machine[OutboxStatus]("outbox item", {
+    OutboxStatus.PENDING: frozenset({OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.DROPPED}),
+    OutboxStatus.DEAD: frozenset({OutboxStatus.PENDING, OutboxStatus.DROPPED}),  # outbox retry / drop
+    OutboxStatus.DROPPED: frozenset({OutboxStatus.PENDING}),  # outbox retry
+})
+_L = LeadStatus
+LEAD = Machine[LeadStatus]("lead", {  # a reassignment (assigned -> assigned) is a move too: the owner changes
+    _L.NEW: frozenset({_L.ASSIGNED, _L.POOL, _L.FOLLOWUP, _L.REVIEW, _L.INVALID}),
+    _L.REVIEW: frozenset({_L.ASSIGNED, _L.POOL, _L.FOLLOWUP, _L.INVALID}),
+    _L.POOL: frozenset({_L.ASSIGNED, _L.INVALID}),
+    _L.ASSIGNED: frozenset({_L.ASSIGNED, _L.CONTACTED, _L.INVALID, _L.POOL}),
+    _L.CONTACTED: frozenset({_L.ASSIGNED, _L.CONTACTED, _L.INVALID, _L.POOL}),
+    _L.FOLLOWUP: frozenset(),
+    _L.INVALID: frozenset(),
+})

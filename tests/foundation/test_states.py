@@ -12,11 +12,14 @@ from storage.models import Todo
 from storage.states import (
     APPROVAL,
     APPROVAL_STEP,
+    LEAD,
+    OUTBOX,
     TODO,
     ApprovalStatus,
     CustomerStatus,
     IllegalTransition,
     InboundStatus,
+    LeadStatus,
     OutboxStatus,
     RiskStatus,
     StepStatus,
@@ -32,7 +35,8 @@ STORED = {
     CustomerStatus: {"active", "public", "closed"},
     RiskStatus: {"open", "closed"},
     InboundStatus: {"pending", "done", "failed"},
-    OutboxStatus: {"pending", "sent", "dead"},
+    OutboxStatus: {"pending", "sent", "dead", "dropped"},
+    LeadStatus: {"new", "review", "pool", "assigned", "contacted", "followup", "invalid"},
 }
 
 
@@ -47,6 +51,16 @@ def test_a_decided_step_cannot_be_reopened_nor_an_approval_revived():
     with pytest.raises(IllegalTransition):
         APPROVAL.check(ApprovalStatus.WITHDRAWN, ApprovalStatus.PENDING)
     APPROVAL_STEP.check(StepStatus.WAITING, StepStatus.PENDING)  # the normal path is allowed
+
+
+def test_a_sent_card_is_never_resent_nor_a_closed_lead_reopened():
+    """`outbox retry` requeues dead or dropped cards only; an invalid or follow-up lead stays where it is."""
+    with pytest.raises(IllegalTransition):
+        OUTBOX.check(OutboxStatus.SENT, OutboxStatus.PENDING)
+    OUTBOX.check(OutboxStatus.DROPPED, OutboxStatus.PENDING)
+    assert LEAD.allows("assigned", "assigned")  # a reassignment is a move: the owner changes
+    assert not LEAD.allows("invalid", "assigned") and not LEAD.allows("followup", "pool")
+    assert not LEAD.allows("contacted", "new")
 
 
 def test_an_illegal_move_raises_before_touching_the_row(session: Session):

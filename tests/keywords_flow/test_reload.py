@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.cli import _config_reloader
+from bot.cli_common import config_reloader as _config_reloader
 from handlers.scanning import engine_for
 from storage.models import OutboxItem
 from tests.conftest import NOW
