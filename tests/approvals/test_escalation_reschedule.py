@@ -1,0 +1,48 @@
+"""A row checked before its time is rescheduled, not dropped: a to-do or claimable to-do whose check
+came early (written with an early next check, or a tick that ran ahead) must still be chased when its
+time comes. Ticks use a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from storage.db import transaction
+from storage.models import Todo
+from tests.approvals.conftest import Chat
+from tests.approvals.test_escalation import add_todo, titles
+from tests.conftest import NOW
+
+H = timedelta(hours=1)
+
+
+def _check_now(chat: Chat, at) -> None:
+    with transaction(chat.factory) as s:
+        s.execute(update(Todo).values(next_check_at=at))
+
+
+def test_a_todo_checked_before_its_due_time_still_reminds_the_owner_at_due(chat: Chat) -> None:
+    todo = add_todo(chat, due=NOW + 2 * H, next_check=NOW)
+    assert chat.tick(NOW) == []  # early: nothing yet
+    assert chat.tick(NOW + 2 * H - timedelta(minutes=1)) == []  # rescheduled to the due time, not before
+    assert chat.tick(NOW + 2 * H) == [f"todo_sla: T{todo}: level 1 -> zhangsan"]
+    assert titles(chat, "zhangsan") == [f"待办到期提醒：T{todo}"]
+
+
+def test_a_reminded_todo_checked_early_still_reaches_the_manager_a_day_later(chat: Chat) -> None:
+    todo = add_todo(chat, due=NOW + 2 * H)
+    chat.tick(NOW + 2 * H)  # level 1: the owner
+    _check_now(chat, NOW + 3 * H)  # a check ahead of time
+    assert chat.tick(NOW + 3 * H) == []
+    assert chat.tick(NOW + 26 * H - timedelta(minutes=1)) == []  # back on due + one step, not earlier
+    assert chat.tick(NOW + 26 * H) == [f"todo_sla: T{todo}: level 2 -> lisi"]
+    assert titles(chat, "lisi") == [f"待办逾期一级升级：T{todo} 已逾期 1 天"]
+
+
+def test_an_unclaimed_todo_checked_early_reaches_the_director_at_its_deadline(chat: Chat) -> None:
+    todo = add_todo(chat, owner=None, role="implementation", created=NOW, next_check=NOW)
+    assert chat.tick(NOW + H) == []
+    assert titles(chat, "wangwu") == []
+    chat.tick(NOW + 72 * H)
+    assert titles(chat, "wangwu") == [f"待办无人认领超过 3 天：T{todo}"]
