@@ -54,8 +54,10 @@ APPROVAL_TESTS = ("tests/approvals/test_approval_flow.py", "tests/approvals/test
                   "tests/approvals/test_decision_race.py")
 TODO_TESTS = ("tests/keywords_flow/test_todo_flow.py", "tests/keywords_flow/test_todo_close_race.py",
               "tests/keywords_flow/test_todo_guards.py")
-OUTBOX_TESTS = ("tests/foundation/test_outbox.py", "tests/foundation/test_delivery_guards.py")
-ESCALATION_TESTS = ("tests/approvals/test_escalation.py", "tests/approvals/test_escalation_guards.py")
+OUTBOX_TESTS = ("tests/foundation/test_outbox.py", "tests/foundation/test_delivery_guards.py",
+                "tests/foundation/test_delivery_batches.py")
+ESCALATION_TESTS = ("tests/approvals/test_escalation.py", "tests/approvals/test_escalation_guards.py",
+                    "tests/approvals/test_escalation_reschedule.py")
 RISK_TESTS = ("tests/keywords_flow/test_risk_feedback.py", "tests/keywords_flow/test_risk_flow.py")
 # Slow tests (real servers, subprocesses) whose guards faster tests in the same files also pin.
 DESELECT = ("tests/wecom/test_callback.py::test_oversized_chunked_body_is_413_on_a_real_server",
@@ -88,7 +90,8 @@ TARGETS: tuple[Target, ...] = (
                                "tests/dingtalk/test_robot_replay.py", "tests/dingtalk/test_channel.py"),
            ("robot_view", "events_view", "DingTalkChannel.__init__", "DingTalkChannel._usable_webhook"),
            "the two views' verification; sessionWebhook only on DingTalk's hosts and while valid"),
-    Target("storage/signatures.py", ("tests/dingtalk/test_robot_replay.py",), ("claim_signature",),
+    Target("storage/signatures.py", ("tests/dingtalk/test_robot_replay.py",
+                                     "tests/dingtalk/test_robot_signature_pairs.py"), ("claim_signature",),
            "a robot (timestamp, sign) pair is accepted once: replay refused"),
     Target("bot/card_text.py", ("tests/approvals/test_card_injection.py",),
            ("inert_scheme", "inert_markdown", "inert_card"),
