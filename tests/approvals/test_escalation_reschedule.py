@@ -46,3 +46,44 @@ def test_an_unclaimed_todo_checked_early_reaches_the_director_at_its_deadline(ch
     assert titles(chat, "wangwu") == []
     chat.tick(NOW + 72 * H)
     assert titles(chat, "wangwu") == [f"待办无人认领超过 3 天：T{todo}"]
+
+
+def _row(chat: Chat, todo_id: int) -> Todo:
+    with chat.factory() as s:
+        todo = s.get(Todo, todo_id)
+        assert todo is not None
+        return todo
+
+
+def test_an_owned_todo_without_a_due_date_is_checked_once_then_left_alone(chat: Chat) -> None:
+    todo = add_todo(chat, due=None, next_check=NOW)
+    assert chat.tick(NOW) == []  # no failure either
+    row = _row(chat, todo)
+    assert (row.escalation_level, row.next_check_at) == (0, None)
+    assert titles(chat, "zhangsan") == []
+
+
+def test_an_unclaimed_todo_the_director_heard_of_is_not_checked_again(chat: Chat) -> None:
+    todo = add_todo(chat, owner=None, role="implementation", created=NOW, next_check=NOW)
+    chat.tick(NOW + 72 * H)
+    _check_now(chat, NOW + 80 * H)  # due again (a hand edit, a restored backup)
+    assert chat.tick(NOW + 80 * H) == []
+    row = _row(chat, todo)
+    assert (row.escalation_level, row.next_check_at) == (1, None)
+    assert titles(chat, "wangwu") == [f"待办无人认领超过 3 天：T{todo}"]
+
+
+def test_an_unclaimed_todo_checked_early_waits_for_exactly_its_deadline(chat: Chat) -> None:
+    todo = add_todo(chat, owner=None, role="implementation", created=NOW, next_check=NOW)
+    assert chat.tick(NOW + H) == []
+    row = _row(chat, todo)
+    assert (row.escalation_level, row.next_check_at) == (0, NOW + 72 * H)
+
+
+def test_the_unclaimed_card_names_the_role_the_limit_and_the_todo(chat: Chat) -> None:
+    todo = add_todo(chat, owner=None, role="finance", created=NOW, next_check=NOW)
+    chat.tick(NOW + 72 * H)
+    [card] = chat.cards_for("wangwu")
+    assert card.key == f"T{todo}"
+    assert card.lines == ("这条需要「财务」认领的待办已经 3 天 没有人认领（时限 72 小时）。", "事项：给客户寄样品",
+                          f"请指定负责人：让对方回复「认领 T{todo}」。")
