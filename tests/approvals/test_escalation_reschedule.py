@@ -35,7 +35,8 @@ def test_a_reminded_todo_checked_early_still_reaches_the_manager_a_day_later(cha
     chat.tick(NOW + 2 * H)  # level 1: the owner
     _check_now(chat, NOW + 3 * H)  # a check ahead of time
     assert chat.tick(NOW + 3 * H) == []
-    assert chat.tick(NOW + 26 * H - timedelta(minutes=1)) == []  # back on due + one step, not earlier
+    assert _row(chat, todo).next_check_at == NOW + 26 * H  # back on due + one step
+    assert chat.tick(NOW + 26 * H - timedelta(minutes=1)) == []
     assert chat.tick(NOW + 26 * H) == [f"todo_sla: T{todo}: level 2 -> lisi"]
     assert titles(chat, "lisi") == [f"待办逾期一级升级：T{todo} 已逾期 1 天"]
 
@@ -87,3 +88,13 @@ def test_the_unclaimed_card_names_the_role_the_limit_and_the_todo(chat: Chat) ->
     assert card.key == f"T{todo}"
     assert card.lines == ("这条需要「财务」认领的待办已经 3 天 没有人认领（时限 72 小时）。", "事项：给客户寄样品",
                           f"请指定负责人：让对方回复「认领 T{todo}」。")
+
+
+def test_a_todo_at_the_top_of_the_chain_is_not_checked_again(chat: Chat) -> None:
+    todo = add_todo(chat, due=NOW + 2 * H)
+    chat.tick(NOW + 2 * H + 48 * H)  # owner, lisi, wangwu: the top
+    assert _row(chat, todo).next_check_at is None
+    _check_now(chat, NOW + 60 * H)
+    assert chat.tick(NOW + 60 * H) == []
+    row = _row(chat, todo)
+    assert (row.escalation_level, row.next_check_at) == (3, None)
