@@ -101,7 +101,7 @@ TARGETS: tuple[Target, ...] = (
     Target("bot/log_safety.py", ("tests/dingtalk/test_log_injection.py", "tests/dingtalk/test_log_arguments.py"),
            ("escape", "_escape_char", "_escaped_args"),
            "attacker text cannot forge log lines"),
-    Target("storage/customers.py", ("tests/foundation/test_name_migration.py", "tests/approvals/test_typed_input.py",
+    Target("storage/customers.py", ("tests/foundation/test_name_lookalikes.py", "tests/approvals/test_typed_input.py",
                                     "tests/foundation/test_customer_card.py"),
            ("normal_name", "name_key", "by_name", "claim_silence"),
            "one customer per normalised name; a silence level claimed once"),
