@@ -33,6 +33,7 @@ def test_a_todo_checked_before_its_due_time_still_reminds_the_owner_at_due(chat:
 def test_a_reminded_todo_checked_early_still_reaches_the_manager_a_day_later(chat: Chat) -> None:
     todo = add_todo(chat, due=NOW + 2 * H)
     chat.tick(NOW + 2 * H)  # level 1: the owner
+    assert _row(chat, todo).next_check_at == NOW + 26 * H  # the manager's turn, a day after due
     _check_now(chat, NOW + 3 * H)  # a check ahead of time
     assert chat.tick(NOW + 3 * H) == []
     assert _row(chat, todo).next_check_at == NOW + 26 * H  # back on due + one step
@@ -98,3 +99,9 @@ def test_a_todo_at_the_top_of_the_chain_is_not_checked_again(chat: Chat) -> None
     assert chat.tick(NOW + 60 * H) == []
     row = _row(chat, todo)
     assert (row.escalation_level, row.next_check_at) == (3, None)
+
+
+def test_a_todo_with_neither_owner_nor_role_is_checked_once_then_left_alone(chat: Chat) -> None:
+    todo = add_todo(chat, owner=None, role=None, due=NOW, next_check=NOW)
+    assert chat.tick(NOW + H) == []  # nobody to chase, and no failure
+    assert _row(chat, todo).next_check_at is None
