@@ -79,7 +79,7 @@ TARGETS: tuple[Target, ...] = (
                              "tests/wecom/test_crypto.py"),
            ("callback", "_arg", "_check_fresh"),
            "the callback view: signature first, freshness window, 403 vs 400"),
-    Target("bot/dingtalk_sign.py", ("tests/dingtalk/test_sign.py", "tests/dingtalk/test_sign_guards.py",
+    Target("bot/dingtalk_sign.py", ("tests/dingtalk/test_sign.py", "tests/dingtalk/test_sign_guards.py", "tests/dingtalk/test_event_window.py",
                                     "tests/dingtalk/test_events_http.py", "tests/dingtalk/test_events_edge.py",
                                     "tests/dingtalk/test_robot_http.py"),
            ("verify_robot_sign", "robot_sign", "check_event_fresh", "EventCrypto.signature", "EventCrypto.decrypt",
