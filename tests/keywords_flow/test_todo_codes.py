@@ -39,3 +39,8 @@ def test_nine_digits_is_a_code_that_does_not_exist_ten_is_too_long(flow):
 def test_a_missing_number_gets_the_usage_hint(flow):
     [hint] = flow.send("认领 T").to("zhangsan")
     assert "请写上编号，例如「认领 T12」。" in hint.text()
+
+
+def test_ten_digits_are_too_long_for_a_code(flow):
+    [long] = flow.send("完成 T1234567890").to("zhangsan")
+    assert long.lines[0] == "编号「T1234567890」太长，不是有效的编号。编号形如「完成 T12」。"
