@@ -54,8 +54,8 @@ def run(url: str, lines: list[dict], customers: int, tmp: Path) -> tuple[float, 
 
     from bot.config import load_settings
     from bot.runtime import open_runtime, sync_directory
+    from bot.wecom_archive import decode_archive_message
     from handlers.archive import IngestReport, ingest
-    from handlers.pipeline import load_command_modules
     from handlers.scanning import warm_up
     from scheduler.inbound import handle_all
     from storage import customers as repo
@@ -78,13 +78,13 @@ def run(url: str, lines: list[dict], customers: int, tmp: Path) -> tuple[float, 
             for c in range(customers):
                 customer = repo.create(s, f"基准客户{c:03d}有限公司", "zhangsan", now - timedelta(days=1), "bench")
                 repo.add_identity(s, customer, "wecom", f"wmBENCH{c:025d}", f"联系人{c}")
-        load_command_modules()
         warm_up(settings)
         report = IngestReport()
+        archived = [m for m in map(decode_archive_message, lines) if m is not None]
         started = time.perf_counter()
         for i in range(0, len(lines), 500):
             with transaction(runtime.factory) as s:
-                ingest(s, "wecom", lines[i:i + 500], now, report)
+                ingest(s, "wecom", archived[i:i + 500], now, report)
         stored_at = time.perf_counter()
         handled = handle_all(runtime.factory, settings, lambda: datetime.now(UTC), "bench")
         done_at = time.perf_counter()

@@ -18,8 +18,8 @@ from handlers.context import Context
 from handlers.event_model import Event
 from handlers.events import handle_event as dispatch_event
 from handlers.model import Card, InboundMessage
+from storage import batch_lookups, directory
 from storage import customers as repo
-from storage import directory
 from storage.models import Customer, User
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,63 @@ def prepare_message(settings: Any, msg: InboundMessage) -> None:
 def handle_message(ctx: Context, msg: InboundMessage) -> None:
     """Route one inbound message and queue whatever cards it raises."""
     outbox.post(ctx, _cards_for(ctx, msg))
+
+
+def handle_archived(ctx: Context, messages: list[InboundMessage]) -> None:
+    """Handle archived messages of one platform together (customers' words and reps' messages from the
+    archive: no commands, no replies): one query per lookup for the batch, one INSERT for the timeline,
+    then the words listeners and cards per message, as handle_message would."""
+    if not messages:
+        return
+    platform = messages[0].platform
+    assert all(m.platform == platform and m.source == "archive" for m in messages)
+    messages = [replace(m, text=_UNSTORABLE.sub("", m.text)) if _UNSTORABLE.search(m.text) else m for m in messages]
+    users = batch_lookups.users_by_platform_id(ctx.session, platform, {m.sender for m in messages
+                                                                       if not m.from_customer})
+    convs = batch_lookups.conversations(ctx.session, platform, {m.conversation for m in messages})
+    by_identity = batch_lookups.customers_by_identity(
+        ctx.session, platform, {m.conversation for m in messages} | {m.sender for m in messages if m.from_customer})
+    linked = batch_lookups.customers(ctx.session, [c.customer_id for c in convs.values() if c.customer_id]
+                                     + [u.current_customer_id for u in users.values() if u.current_customer_id])
+    rows: list[dict[str, object]] = []
+    whose: dict[str, tuple[User | None, Customer | None]] = {}
+    for msg in messages:
+        user = users.get(msg.sender) if not msg.from_customer else None
+        conv = convs.get(msg.conversation)
+        customer = _customer_in_batch(msg, user, conv, by_identity, linked)
+        whose[msg.msg_id] = (user, customer)
+        rows.append(dict(platform=platform, platform_msg_id=msg.msg_id, source=msg.source,
+                         conversation_id=conv.id if conv else None, customer_id=customer.id if customer else None,
+                         sender=msg.sender, sender_user_id=user.id if user else None,
+                         from_customer=msg.from_customer, text=msg.text, sent_at=msg.time,
+                         msg_type=msg.msg_type[:16] or "text", file_name=msg.file_name or None,
+                         file_size=msg.file_size, file_md5=msg.file_md5 or None))
+    stored = batch_lookups.add_messages(ctx.session, platform, rows)
+    for msg in messages:
+        message = stored.get(msg.msg_id)
+        if message is None:
+            continue  # already on the timeline: a redelivery
+        user, customer = whose[msg.msg_id]
+        if customer is not None:
+            repo.touch(customer, msg.time)
+        if msg.from_customer:
+            cards: list[Card] = []
+            for listener in words_listeners:
+                cards += listener(ctx, message, customer, msg)
+            outbox.post(ctx, cards)
+
+
+def _customer_in_batch(msg: InboundMessage, user: User | None, conv: Any, by_identity: dict[str, Customer],
+                       linked: dict[int, Customer]) -> Customer | None:
+    """customers.customer_for over the batch's lookups."""
+    if conv is not None and conv.customer_id is not None:
+        return linked.get(conv.customer_id)
+    for external_id in (msg.sender if msg.from_customer else None, msg.conversation):
+        if external_id and external_id in by_identity:
+            return by_identity[external_id]
+    if user is not None and msg.conversation_type == "single" and user.current_customer_id:
+        return linked.get(user.current_customer_id)
+    return None
 
 
 def handle_event(ctx: Context, event: Event) -> None:

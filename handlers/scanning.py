@@ -34,13 +34,23 @@ def engine_for(settings: BusinessSettings) -> KeywordEngine:
 
 
 _prescanned = threading.local()
+# prescanned texts kept per thread: enough for a batch of archived messages handled in one transaction
+PRESCAN_KEPT = 512
 
 
 def prescan(settings: BusinessSettings, text: str) -> None:
     """Scan `text` now, before the handler's write transaction opens (on SQLite that transaction holds
     the database's write lock, and a long note would stall every webhook meanwhile); scan_words then
-    takes the result instead of scanning inside the transaction."""
-    _prescanned.entry = (text, engine_for(settings), _scan(settings, text))
+    takes the result instead of scanning inside the transaction. The last PRESCAN_KEPT are kept, so a
+    batch can be scanned first and handled after."""
+    kept: dict[str, tuple[KeywordEngine, list[Hit]]] | None = getattr(_prescanned, "kept", None)
+    if kept is None:
+        kept = _prescanned.kept = {}
+    key = text[:settings.scan.max_chars]  # only that much is scanned
+    kept.pop(key, None)
+    kept[key] = (engine_for(settings), _scan(settings, text))
+    while len(kept) > PRESCAN_KEPT:
+        del kept[next(iter(kept))]  # the oldest
 
 
 def prescan_message(settings: Any, msg: InboundMessage) -> None:
@@ -51,10 +61,10 @@ def prescan_message(settings: Any, msg: InboundMessage) -> None:
 
 def scanned(settings: BusinessSettings, text: str) -> list[Hit]:
     """The hits of `text`: the prescan's if it was this text under this engine, else scanned now."""
-    entry = getattr(_prescanned, "entry", None)
-    _prescanned.entry = None
-    if entry is not None and entry[0] == text and entry[1] is engine_for(settings):
-        return list(entry[2])
+    kept = getattr(_prescanned, "kept", None) or {}
+    entry = kept.get(text[:settings.scan.max_chars])
+    if entry is not None and entry[0] is engine_for(settings):
+        return list(entry[1])
     return _scan(settings, text)
 
 

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from storage import audit
@@ -81,11 +81,19 @@ def change_owner(session: Session, customer: Customer, owner_id: str | None, at:
     return changed
 
 
+# Built once: these run for every message handled, and building a statement costs more than running it.
+_BY_IDENTITY = select(Customer).join(CustomerIdentity).where(
+    CustomerIdentity.platform == bindparam("platform"), CustomerIdentity.external_id == bindparam("external_id")
+).limit(1)
+_CONVERSATION = select(Conversation).where(
+    Conversation.platform == bindparam("platform"), Conversation.conversation_id == bindparam("conversation_id")
+).limit(1)
+_MESSAGE = select(Message).where(
+    Message.platform == bindparam("platform"), Message.platform_msg_id == bindparam("platform_msg_id"))
+
+
 def by_identity(session: Session, platform: str, external_id: str) -> Customer | None:
-    stmt = select(Customer).join(CustomerIdentity).where(
-        CustomerIdentity.platform == platform, CustomerIdentity.external_id == external_id
-    )
-    return session.scalars(stmt).first()
+    return session.scalars(_BY_IDENTITY, dict(platform=platform, external_id=external_id)).first()
 
 
 def add_identity(session: Session, customer: Customer, platform: str, external_id: str,
@@ -109,10 +117,7 @@ def _fit(text: str | None, length: int) -> str | None:
 
 
 def conversation(session: Session, platform: str, conversation_id: str) -> Conversation | None:
-    stmt = select(Conversation).where(
-        Conversation.platform == platform, Conversation.conversation_id == conversation_id
-    )
-    return session.scalars(stmt).first()
+    return session.scalars(_CONVERSATION, dict(platform=platform, conversation_id=conversation_id)).first()
 
 
 def link_conversation(session: Session, platform: str, conversation_id: str, customer: Customer, kind: str,
@@ -133,10 +138,8 @@ def add_message(session: Session, values: dict[str, object]) -> Message | None:
     """Put a message on the timeline once; None if this platform message id is already there."""
     if not insert_ignore(session, Message, values, ["platform", "platform_msg_id"]):
         return None
-    stmt = select(Message).where(
-        Message.platform == values["platform"], Message.platform_msg_id == values["platform_msg_id"]
-    )
-    return session.scalars(stmt).one()
+    return session.scalars(_MESSAGE, dict(platform=values["platform"],
+                                          platform_msg_id=values["platform_msg_id"])).one()
 
 
 def touch(customer: Customer, at: datetime) -> None:

@@ -64,15 +64,16 @@ def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta
         .order_by(InboundItem.id)
         .limit(limit)
     ).all()
-    claimed = []
-    for item_id in ids:
-        result = session.execute(
-            update(InboundItem)
-            .where(InboundItem.id == item_id, InboundItem.status == InboundStatus.PENDING, InboundItem.available_at <= now)
-            .values(available_at=now + lease, claimed_by=worker, attempts=InboundItem.attempts + 1)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            claimed.append(item_id)
+    if not ids:
+        return []
+    # one conditional UPDATE for them all: an item another worker claimed meanwhile no longer matches
+    claimed = session.scalars(
+        update(InboundItem)
+        .where(InboundItem.id.in_(ids), InboundItem.status == InboundStatus.PENDING, InboundItem.available_at <= now)
+        .values(available_at=now + lease, claimed_by=worker, attempts=InboundItem.attempts + 1)
+        .returning(InboundItem.id),
+        execution_options=NO_SYNC,
+    ).all()
     return list(session.scalars(select(InboundItem).where(InboundItem.id.in_(claimed)).order_by(InboundItem.id)))
 
 

@@ -17,8 +17,16 @@ def get(session: Session, event_id: int) -> RiskEvent | None:
 
 def lock_customer(session: Session, customer_id: int) -> None:
     """Hold the customer's row until commit, so two workers scanning words of the same customer
-    decide "join or raise" one after the other (SQLite already serializes writers)."""
+    decide "join or raise" one after the other (SQLite already serializes writers). Locked once per
+    transaction: a batch of archived messages meets the same customers again and again."""
+    current = session.get_transaction()
+    held: tuple[object, set[int]] | None = session.info.get("risk_locks")
+    if held is None or held[0] is not current:
+        held = session.info["risk_locks"] = (current, set())
+    if customer_id in held[1]:
+        return
     session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+    held[1].add(customer_id)
 
 
 def open_event(session: Session, rule: str, customer_id: int, since: datetime) -> RiskEvent | None:
