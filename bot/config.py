@@ -160,7 +160,6 @@ _SECTIONS: dict[str, Callable[[Reader, Mapping[str, Any]], Any]] = {
     "board": read_board,
 }
 KNOWN_TOP_LEVEL = set(_SECTIONS) | {"users", "approvals"}
-_Reader = Reader  # the name readers written before the split use
 
 
 def settings_from_mapping(raw: Mapping[str, Any], source: str) -> Settings:

@@ -23,7 +23,7 @@ from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Button, Card
 from handlers.orgchart import managers_of
-from handlers.timefmt import CHINA_TIME, local_time
+from handlers.timefmt import display_zone, local_time
 from storage import customers as customer_repo
 from storage import directory
 from storage import leads as repo
@@ -199,7 +199,7 @@ class Decision:
 
 
 def china_day(at: datetime) -> str:
-    return at.astimezone(CHINA_TIME).strftime("%Y-%m-%d")
+    return at.astimezone(display_zone()).strftime("%Y-%m-%d")
 
 
 def decide(ctx: Context, lead: Lead) -> Decision:

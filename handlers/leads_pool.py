@@ -15,7 +15,7 @@ from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.leads import give
 from handlers.model import Card
-from handlers.timefmt import CHINA_TIME
+from handlers.timefmt import display_zone
 from storage import audit
 from storage import customers as customer_repo
 from storage import leads as repo
@@ -53,7 +53,7 @@ def show_pool(call: CommandCall) -> list[Card]:
 
 
 def _day_start(now: datetime) -> datetime:
-    local = now.astimezone(CHINA_TIME)
+    local = now.astimezone(display_zone())
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from handlers import outbox
 from handlers.context import Context
 from handlers.model import Card
-from handlers.timefmt import CHINA_TIME, local_time
+from handlers.timefmt import display_zone, local_time
 from storage import directory
 from storage import leads as repo
 from storage.models import Cursor, Customer, Lead
@@ -120,14 +120,14 @@ def _flags(ctx: Context, reps: list[RepRow]) -> list[str]:
 
 def last_week(now: datetime) -> tuple[datetime, datetime]:
     """Monday 00:00 to Monday 00:00 (China time) of the week before `now`'s week."""
-    local = now.astimezone(CHINA_TIME)
+    local = now.astimezone(display_zone())
     monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     return monday - timedelta(days=7), monday
 
 
 def weekly_fairness_card(ctx: Context) -> list[str]:
     """Monday from 09:00 China time: last week's report to every manager and director, once a week."""
-    local = ctx.now.astimezone(CHINA_TIME)
+    local = ctx.now.astimezone(display_zone())
     if local.weekday() != 0 or local.hour < 9:
         return []
     start, end = last_week(ctx.now)

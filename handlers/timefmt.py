@@ -3,11 +3,10 @@ Asia/Shanghai, i.e. China Standard Time), whatever the server's own zone."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 DEFAULT_ZONE = "Asia/Shanghai"
-CHINA_TIME = timezone(timedelta(hours=8), "北京时间")
 
 # Set once by the edge from the settings (bot.runtime.open_runtime); the handlers format with it.
 _display_zone: tzinfo = ZoneInfo(DEFAULT_ZONE)
