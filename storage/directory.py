@@ -8,6 +8,7 @@ ids are rows of user_identities, so a new platform adds rows, not columns.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
@@ -16,7 +17,9 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from storage import audit
-from storage.models import User, UserIdentity
+from storage.models import AuditEntry, User, UserIdentity
+
+log = logging.getLogger(__name__)
 
 SYNCED_FIELDS = ("name", "role", "manager_id", "prefer", "active")
 # the directory user's own id doubles as the address on the console (log) channel
@@ -51,6 +54,10 @@ def sync_users(session: Session, users: Iterable[UserLike], at: datetime, actor:
     for uid in rows:
         if uid not in wanted and rows[uid].synced_from is None:  # a platform's directory sync owns its users
             wanted[uid] = {**before[uid], "active": False}
+    for uid in _left_elsewhere(session, [uid for uid in wanted if uid in rows and not rows[uid].active], actor):
+        log.warning("user %s left the organisation but is still listed in [[users]]; they stay inactive "
+                    "(remove them from the config)", uid)
+        wanted[uid]["active"] = False
     changes = 0
     for uid, values in wanted.items():
         row = rows.get(uid)
@@ -68,6 +75,21 @@ def sync_users(session: Session, users: Iterable[UserLike], at: datetime, actor:
     session.flush()
     created = set(rows) - set(before)
     return changes + _sync_identities(session, {u.id: dict(u.platform_ids) for u in users}, at, actor, created)
+
+
+def _left_elsewhere(session: Session, inactive: list[str], actor: str) -> list[str]:
+    """Of these inactive users, those whose last change of `active` was made by someone other than
+    `actor` (a platform's "left the organisation" event): a config that still lists them does not bring
+    them back; only another change of `active` by someone other than the config (they rejoined) does."""
+    if not inactive:
+        return []
+    last: dict[str, AuditEntry] = {}
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.entity == "user",
+                                                           AuditEntry.entity_id.in_(inactive),
+                                                           AuditEntry.field == "active")
+                                 .order_by(AuditEntry.id)):
+        last[entry.entity_id] = entry
+    return [uid for uid in inactive if uid in last and last[uid].actor != actor]
 
 
 def _synced_values(u: UserLike) -> dict[str, object]:
