@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from handlers.amounts import format_amount
 from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Card, InboundMessage
 from handlers.names import typed_customer_name
 from handlers.timefmt import local_time
-from storage import audit, directory, risks
+from storage import audit, directory, opportunities, risks
 from storage import customers as repo
 from storage.models import Customer, User
 
@@ -87,7 +88,7 @@ def _linked(call: CommandCall, customer: Customer, created: bool) -> Card:
     return call.reply(title, f"客户：{customer.name}（负责人：{_owner_name(ctx, customer)}）", where)
 
 
-@router.command("客户", "客户", "查看当前客户：负责人、阶段、最近活动、待办和审批")
+@router.command("客户", "客户", "查看当前客户：负责人、阶段、最近活动、待办、审批和商机")
 def show_customer(call: CommandCall) -> list[Card]:
     if call.args:
         raise UsageError("「客户」后面不用写内容；要切换客户请用「关联 <客户名>」。")
@@ -111,6 +112,11 @@ def describe(ctx: Context, customer: Customer) -> list[str]:
     approvals = repo.open_approvals(ctx.session, customer.id)
     lines.append(f"进行中的审批：{len(approvals)} 项")
     lines += [f"· {a.code} {APPROVAL_KINDS.get(a.kind, a.kind)} ￥{a.amount:,.0f}" for a in approvals[:5]]
+    deals = opportunities.open_on_customer(ctx.session, customer.id)
+    if deals:
+        lines.append(f"进行中的商机：{len(deals)} 个")
+        lines += [f"· {o.code} {o.name} · {o.stage}" + (f" · {format_amount(o.amount)}" if o.amount is not None else "")
+                  for o in deals[:5]]
     open_risks = [r for r in risks.for_customer(ctx.session, customer.id) if r.status == "open"]
     if open_risks:
         lines.append(f"未关闭的风险：{len(open_risks)} 项")

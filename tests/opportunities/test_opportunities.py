@@ -31,6 +31,10 @@ def test_a_rep_opens_lists_and_shows_an_opportunity(deal: DealChat):
     shown = _texts(deal.say("zhangsan", f"商机 {opp.code}"))
     assert "时间线" in shown and "创建" in shown and CUSTOMER in shown
 
+    deal.say("zhangsan", f"关联 {CUSTOMER}")
+    card = _texts(deal.say("zhangsan", "客户"))  # the customer card lists its open deals
+    assert "进行中的商机：1 个" in card and f"· {opp.code} 数据平台 · 需求确认 · " in card and "680,000" in card
+
 
 def test_an_unknown_customer_is_not_created_by_the_opportunity_command(deal: DealChat):
     reply = _texts(deal.say("zhangsan", "商机 华为 数据平台"))
