@@ -1,4 +1,4 @@
-"""Lead intake, the duplicate check and scored assignment; the 线索 / 已联系 / 无效 / 改派 / 分配 commands.
+"""Lead intake, the duplicate check and scored assignment (the chat commands are handlers.leads_commands).
 
 Every intake (chat, POST /api/leads, CSV, a WeCom channel QR code) hands a validated LeadInput to
 `take_lead`. A lead whose company or phone matches a customer goes to that customer's owner as a
@@ -19,16 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.amounts import AmountError, format_amount, parse_amount
-from handlers.commands import CommandCall, UsageError, router
 from handlers.context import Context
 from handlers.model import Button, Card
-from handlers.orgchart import managers_of
 from handlers.timefmt import display_zone, local_time
 from storage import customers as customer_repo
 from storage import directory
 from storage import leads as repo
 from storage.models import Customer, Lead, User
-from storage.states import LEAD, LeadStatus
 
 FIELDS = ("source", "company", "contact", "phone", "industry", "budget", "urgency", "region", "notes")
 CHINESE_FIELDS = {"来源": "source", "公司": "company", "联系人": "contact", "电话": "phone", "行业": "industry",
@@ -162,7 +159,7 @@ def _ask_managers(ctx: Context, lead: Lead, alike: list[Customer], actor: str) -
     repo.move(ctx.session, lead, "review", ctx.now, actor,
               reason={"rule": "near_duplicate", "why": f"与已有客户相似：{names}", "alike": [c.id for c in alike]})
     lines = [f"线索 {lead.code}「{lead.company}」与已有客户名称相似，为避免两人跟进同一客户，请确认："]
-    lines += [f"· {c.name}（负责人：{_name(ctx, c.owner_id)}）→ 发送「改派 {lead.code} <负责人>」" for c in alike]
+    lines += [f"· {c.name}（负责人：{name_of(ctx, c.owner_id)}）→ 发送「改派 {lead.code} <负责人>」" for c in alike]
     lines.append(f"如果确实是新客户，发送「分配 {lead.code}」按规则分配。")
     return [Card(title=f"疑似重复线索 {lead.code}：{lead.company}", lines=tuple(lines),
                  buttons=(Button("按规则分配", f"分配 {lead.code}"),),
@@ -228,7 +225,7 @@ def decide(ctx: Context, lead: Lead) -> Decision:
         return Decision(None, {**reason, "rule": "pool", "why": "没有可分配的销售（休假、满负荷或已达今日上限）"})
     best = scored[0]
     if best.fused:
-        why = (f"最合适的 {_name(ctx, best.user_id)} 今日已分到 {cfg.industry_daily_max} 条「{lead.industry}」线索"
+        why = (f"最合适的 {name_of(ctx, best.user_id)} 今日已分到 {cfg.industry_daily_max} 条「{lead.industry}」线索"
                "（行业熔断），转入公海")
         return Decision(None, {**reason, "rule": "fuse", "why": why})
     return Decision(best.user_id, {**reason, "picked": best.user_id, "why": _why(ctx, best)})
@@ -266,7 +263,7 @@ def _why(ctx: Context, best: Candidate) -> str:
              f"近{ctx.settings.leads.win_rate_days}天该行业成单率 {best.win_rate:.0%}", f"空闲度 {best.load:.0%}"]
     if best.stale:
         parts.append(f"超时未跟进扣分 {best.stale:.0%}")
-    return f"分给 {_name(ctx, best.user_id)}：" + "，".join(parts)
+    return f"分给 {name_of(ctx, best.user_id)}：" + "，".join(parts)
 
 
 def assign(ctx: Context, lead: Lead, actor: str, customer: Customer | None = None) -> list[Card]:
@@ -317,145 +314,12 @@ def brief(lead: Lead) -> list[str]:
     return [f"{name}：{value}" for name, value in pairs if value]
 
 
-def _name(ctx: Context, user_id: str | None) -> str:
+def name_of(ctx: Context, user_id: str | None) -> str:
     user = directory.get_user(ctx.session, user_id)
     return user.name if user else (user_id or "无")
-
-
-# ---------------------------------------------------------------------------------------------- commands
-
-
-def _load(call: CommandCall, code: str) -> Lead:
-    lead_id = repo.parse_code(code)
-    lead = repo.get(call.ctx.session, lead_id) if lead_id else None
-    if lead is None:
-        raise UsageError(f"没有找到线索「{code}」。")
-    return lead
-
-
-def _is_manager(ctx: Context, user: User | None, of: str | None) -> bool:
-    if user is None:
-        return False
-    if user.role in ("admin", "director"):
-        return True
-    owner = directory.get_user(ctx.session, of)
-    return user.role == "manager" and (owner is None or user in managers_of(ctx, owner))
-
-
-@router.command("线索", "线索 <客户名> <电话> [行业] [预算] / 线索 L12", "登记一条线索并自动分配；或查看线索及分配理由")
-def lead_command(call: CommandCall) -> list[Card]:
-    words = call.words()
-    if len(words) == 1 and repo.parse_code(words[0]) is not None and words[0][:1] in "Ll":
-        return [_show(call, _load(call, words[0]))]
-    if len(words) < 2:
-        raise UsageError("请写上客户名和电话，例如「线索 华为 13800138000 制造 50万」。")
-    raw = dict(zip(("company", "phone", "industry", "budget"), words[:4], strict=False))
-    if len(words) > 4:
-        raw["notes"] = " ".join(words[4:])
-    try:
-        data = validate(raw, "chat")
-    except LeadProblem as exc:
-        raise UsageError(str(exc)) from None
-    assert call.user is not None
-    intake = take_lead(call.ctx, data, call.user.id)
-    return [*intake.cards, call.reply(f"已登记线索 {intake.lead.code}", *_where(call.ctx, intake.lead))]
-
-
-def _where(ctx: Context, lead: Lead) -> list[str]:
-    status = STATUS_NAMES.get(lead.status, lead.status)
-    lines = [f"状态：{status}" + (f"，负责人：{_name(ctx, lead.owner_id)}" if lead.owner_id else "")]
-    if lead.reason.get("why"):
-        lines.append(f"原因：{lead.reason['why']}")
-    return lines
-
-
-def _show(call: CommandCall, lead: Lead) -> Card:
-    ctx = call.ctx
-    user = call.user
-    if user is None or not (user.id == lead.owner_id or _is_manager(ctx, user, lead.owner_id)):
-        return call.reply("无法查看", f"线索 {lead.code} 只有负责人和主管可以查看。")
-    lines = [*brief(lead), *_where(ctx, lead), f"登记时间：{local_time(lead.created_at)}"]
-    if lead.contacted_at:
-        lines.append(f"首次联系：{local_time(lead.contacted_at)}")
-    scores = lead.reason.get("scores") or []
-    if scores:
-        lines.append("候选人得分（行业/成单率/空闲度/超时扣分 → 总分）：")
-        lines += [f"· {_name(ctx, s['user'])}：{s['industry']:.0f}/{s['win_rate']:.0%}/{s['load']:.0%}/"
-                  f"{s['stale']:.0%} → {s['score']:.2f}" + ("（行业熔断）" if s.get("fused") else "")
-                  for s in scores]
-    excluded = lead.reason.get("excluded") or {}
-    if excluded:
-        lines.append("未参与：" + "；".join(f"{_name(ctx, uid)} {why}" for uid, why in excluded.items()))
-    return call.reply(f"线索 {lead.code}：{lead.company}", *lines)
-
-
-@router.command("已联系", "已联系 <编号>", "标记线索已首次联系")
-def contacted(call: CommandCall) -> list[Card]:
-    lead = _load(call, call.args)
-    assert call.user is not None
-    if lead.owner_id != call.user.id:
-        return [call.reply("无法操作", f"线索 {lead.code} 不是你负责的。")]
-    if lead.status != "assigned":
-        return [call.reply(f"线索 {lead.code} 已是「{STATUS_NAMES.get(lead.status, lead.status)}」", "无需再标记。")]
-    mark_contacted(call.ctx, lead, call.user.id)
-    return [call.reply(f"已记录：线索 {lead.code} 已联系", f"{lead.company}，首次联系时间 {local_time(call.ctx.now)}。")]
 
 
 def mark_contacted(ctx: Context, lead: Lead, actor: str, at: datetime | None = None) -> None:
     repo.clear_stale(ctx.session, lead)
     repo.move(ctx.session, lead, "contacted", ctx.now, actor, owner_id=lead.owner_id, contacted_at=at or ctx.now,
               next_check_at=None, stale=False)
-
-
-@router.command("无效", "无效 <编号> <原因>", "把线索标记为无效（负责人或主管）")
-def invalid(call: CommandCall) -> list[Card]:
-    code, _, why = call.args.partition(" ")
-    lead = _load(call, code)
-    if not why.strip():
-        raise UsageError("请写上无效的原因，例如「无效 L12 空号」。")
-    if not (call.user and (call.user.id == lead.owner_id or _is_manager(call.ctx, call.user, lead.owner_id))):
-        return [call.reply("无法操作", f"线索 {lead.code} 只有负责人或主管可以标记无效。")]
-    if lead.status not in ("assigned", "contacted", "pool", "new", "review"):
-        return [call.reply(f"线索 {lead.code} 已是「{STATUS_NAMES.get(lead.status, lead.status)}」", "无需再标记。")]
-    assert call.user is not None
-    repo.move(call.ctx.session, lead, "invalid", call.ctx.now, call.user.id, closed_reason=why.strip(),
-              next_check_at=None, note=why.strip())
-    return [call.reply(f"线索 {lead.code} 已标记无效", f"原因：{why.strip()}")]
-
-
-@router.command("改派", "改派 <编号> <人>", "主管把线索改派给另一位销售（记入审计）")
-def reassign(call: CommandCall) -> list[Card]:
-    words = call.words()
-    if len(words) != 2:
-        raise UsageError("请写上线索编号和接手人，例如「改派 L12 张三」。")
-    lead = _load(call, words[0])
-    if not _is_manager(call.ctx, call.user, lead.owner_id):
-        return [call.reply("无法改派", "只有该线索负责人的主管（或总监、管理员）可以改派。")]
-    target = _one_user(call, words[1])
-    if not LEAD.allows(lead.status, LeadStatus.ASSIGNED):
-        return [call.reply("无法改派", f"线索 {lead.code} 已是「{STATUS_NAMES.get(lead.status, lead.status)}」。")]
-    assert call.user is not None
-    before = lead.owner_id
-    why = f"{call.user.name} 手动改派给 {target.name}" + (f"（原负责人 {_name(call.ctx, before)}）" if before else "")
-    cards = give(call.ctx, lead, target.id, call.user.id, {**lead.reason, "rule": "manual", "picked": target.id,
-                                                          "why": why})
-    return [*cards, call.reply(f"线索 {lead.code} 已改派给 {target.name}", why)]
-
-
-@router.command("分配", "分配 <编号>", "主管确认疑似重复的线索是新客户，按规则分配")
-def assign_reviewed(call: CommandCall) -> list[Card]:
-    lead = _load(call, call.args)
-    if not _is_manager(call.ctx, call.user, None):
-        return [call.reply("无法分配", "只有主管（或总监、管理员）可以分配。")]
-    if lead.status != "review":
-        return [call.reply("无需分配", f"线索 {lead.code} 已是「{STATUS_NAMES.get(lead.status, lead.status)}」。")]
-    assert call.user is not None
-    cards = route(call.ctx, lead, call.user.id, near_ok=True)
-    return [*cards, call.reply(f"线索 {lead.code} 已分配", *_where(call.ctx, lead))]
-
-
-def _one_user(call: CommandCall, text: str) -> User:
-    found = [u for u in directory.find_users(call.ctx.session, text) if u.active]
-    if len(found) != 1:
-        raise UsageError(f"找不到唯一的在职成员「{text}」，请写成员的 id 或姓名。")
-    return found[0]

@@ -18,7 +18,7 @@ from handlers import (
     contacts,
     customers,
     handover,
-    leads,
+    leads_commands,
     leads_pool,
     org_events,
     risk,
@@ -37,7 +37,7 @@ from storage.models import Customer, Message
 WordsListener = Callable[[Context, Message, Customer | None, InboundMessage], list[Card]]
 
 HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approval_commands, approval_views,
-                                            contacts, org_events, archive, risk_feedback, leads, leads_pool,
+                                            contacts, org_events, archive, risk_feedback, leads_commands, leads_pool,
                                             handover, opportunity_commands)
 WORDS_LISTENERS: tuple[WordsListener, ...] = (risk.scan_words,)
 # Run over each message before its write transaction opens (slow pure work, e.g. keyword scanning).
