@@ -7,6 +7,7 @@ conversion, and a flag where a team's share of good leads strays from its share 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -68,10 +69,12 @@ class FairnessReport:
         return out
 
 
-def fairness(ctx: Context, start: datetime, end: datetime) -> FairnessReport:
+def fairness(ctx: Context, start: datetime, end: datetime, owners: Collection[str] | None = None) -> FairnessReport:
+    """Leads created in [start, end) per rep; with `owners` (the board's scope) only their leads, and no
+    team flags (they compare every team's share)."""
     rows: dict[str, RepRow] = {}
     pool = 0
-    for lead in repo.leads_between(ctx.session, start, end):
+    for lead in repo.leads_between(ctx.session, start, end, owners):
         if lead.status == "pool" or not lead.owner_id:
             pool += lead.status == "pool"
             continue
@@ -82,7 +85,7 @@ def fairness(ctx: Context, start: datetime, end: datetime) -> FairnessReport:
         if lead.customer_id and _won(ctx, lead.customer_id):
             row.won += 1
     reps = sorted(rows.values(), key=lambda r: (r.team, r.user_id))
-    return FairnessReport(start, end, reps, pool, _flags(ctx, reps))
+    return FairnessReport(start, end, reps, pool, _flags(ctx, reps) if owners is None else [])
 
 
 def _row(ctx: Context, user_id: str) -> RepRow:

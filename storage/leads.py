@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -260,8 +260,11 @@ def claims_since(session: Session, user_id: str, since: datetime) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def leads_between(session: Session, start: datetime, end: datetime) -> list[Lead]:
-    stmt = select(Lead).where(Lead.created_at >= start, Lead.created_at < end).order_by(Lead.id)
+def leads_between(session: Session, start: datetime, end: datetime,
+                  owners: Collection[str] | None = None) -> list[Lead]:
+    """Leads created in [start, end) (owned by one of `owners`, if given)."""
+    mine = [] if owners is None else [Lead.owner_id.in_(list(owners))]
+    stmt = select(Lead).where(Lead.created_at >= start, Lead.created_at < end, *mine).order_by(Lead.id)
     return list(session.scalars(stmt))
 
 
