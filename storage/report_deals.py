@@ -22,6 +22,7 @@ from storage.states import LeadStatus
 People = Collection[str] | None
 OPEN = "open"
 LEAD_EVENTS = (LeadStatus.CONTACTED, LeadStatus.INVALID)
+CHUNK = 1000  # ids per IN list
 
 
 def _in(column: Any, people: People) -> list[ColumnElement[bool]]:
@@ -31,10 +32,9 @@ def _in(column: Any, people: People) -> list[ColumnElement[bool]]:
 # --- leads ---------------------------------------------------------------------------------------
 
 def lead_events(session: Session, people: People, since: datetime, until: datetime) -> Sequence[Row[Any]]:
-    """The history of the leads given to someone in scope in [since, until), up to `until`, oldest first:
-    (lead_id, audit id, at, field, before, after, lead.assigned_at, lead.contacted_at). Rows are the lead's
-    owner changes to or from people in scope and its moves to contacted or invalid; follow-ups (a lead
-    of an existing customer's owner, never to be contacted) are left out."""
+    """The history of the leads given to someone in scope in [since, until), up to `until`, by lead:
+    (lead id as text, audit id, at, field, before, after). Rows are the lead's owner changes to or from
+    people in scope and its moves to contacted or invalid."""
     given = (select(AuditEntry.entity_id)
              .where(AuditEntry.entity == "lead", AuditEntry.field == "owner_id", AuditEntry.after.is_not(None),
                     AuditEntry.at >= since, AuditEntry.at < until, *_in(AuditEntry.after, people)))
@@ -42,13 +42,22 @@ def lead_events(session: Session, people: People, since: datetime, until: dateti
     owner_rows = and_(AuditEntry.field == "owner_id", *mine)
     contact_rows = and_(AuditEntry.field == "status", AuditEntry.after.in_([str(s) for s in LEAD_EVENTS]))
     return session.execute(
-        select(Lead.id, AuditEntry.id, AuditEntry.at, AuditEntry.field, AuditEntry.before, AuditEntry.after,
-               Lead.assigned_at, Lead.contacted_at)
-        .join(Lead, cast(Lead.id, String) == AuditEntry.entity_id)
+        select(AuditEntry.entity_id, AuditEntry.id, AuditEntry.at, AuditEntry.field, AuditEntry.before,
+               AuditEntry.after)
         .where(AuditEntry.entity == "lead", AuditEntry.entity_id.in_(given), AuditEntry.at >= since,
-               AuditEntry.at < until, or_(owner_rows, contact_rows), Lead.status != LeadStatus.FOLLOWUP)
-        .order_by(Lead.id, AuditEntry.at, AuditEntry.id)
+               AuditEntry.at < until, or_(owner_rows, contact_rows))
+        .order_by(AuditEntry.entity_id, AuditEntry.at, AuditEntry.id)
     ).all()
+
+
+def lead_times(session: Session, lead_ids: Collection[int]) -> dict[int, tuple[datetime | None, datetime | None, str]]:
+    """(assigned_at, contacted_at, status) of these leads: their latest assignment's times."""
+    ids, out = sorted(lead_ids), {}
+    for i in range(0, len(ids), CHUNK):
+        rows = session.execute(select(Lead.id, Lead.assigned_at, Lead.contacted_at, Lead.status)
+                               .where(Lead.id.in_(ids[i:i + CHUNK])))
+        out.update({lead_id: (assigned, contacted, status) for lead_id, assigned, contacted, status in rows})
+    return out
 
 
 def lead_moves(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -38,11 +39,18 @@ class Assignment:
 
 
 def assignments(session: Session, people: Collection[str] | None, since: datetime, until: datetime) -> list[Assignment]:
-    """Every assignment to someone in scope made in [since, until), as known at `until`."""
+    """Every assignment to someone in scope made in [since, until), as known at `until`; follow-ups (a lead
+    of an existing customer, given to its owner, never to be contacted) are left out."""
+    events = [(int(key), list(rows)) for key, rows in groupby(rq.lead_events(session, people, since, until),
+                                                              key=lambda r: r[0])]
+    times = rq.lead_times(session, [lead_id for lead_id, _ in events])
     out: list[Assignment] = []
-    for _, rows in groupby(rq.lead_events(session, people, since, until), key=lambda r: r[0]):
+    for lead_id, rows in events:
+        assigned_at, contacted_at, status = times.get(lead_id, (None, None, LeadStatus.FOLLOWUP))
+        if status == LeadStatus.FOLLOWUP:
+            continue
         current: Assignment | None = None
-        for lead_id, _, at, field, before, after, assigned_at, contacted_at in rows:
+        for _, _, at, field, before, after in rows:
             if field == "owner_id":
                 if current is not None and current.ended is None and before == current.rep:
                     current.ended = at
@@ -58,11 +66,17 @@ def assignments(session: Session, people: Collection[str] | None, since: datetim
     return out
 
 
-def _week_assignments(session: Session, people: Collection[str] | None, week: Week,
-                      settings: BusinessSettings) -> list[Assignment]:
+def _week_assignments(session: Session, people: Collection[str] | None, week: Week, settings: BusinessSettings,
+                      memo: dict[str, Any] | None) -> list[Assignment]:
+    """The assignments a week's lead figures read (once per `memo`: the metrics of one computation share it)."""
+    if memo is not None and "lead_assignments" in memo:
+        return memo["lead_assignments"]  # type: ignore[no-any-return]
     cfg = settings.leads
     back = timedelta(hours=max(cfg.first_contact_hours, cfg.reclaim_hours)) + LOOKBACK_SLACK
-    return assignments(session, people, week.start - back, week.as_of)
+    found = assignments(session, people, week.start - back, week.as_of)
+    if memo is not None:
+        memo["lead_assignments"] = found
+    return found
 
 
 def decision(a: Assignment, limit: timedelta, as_of: datetime) -> tuple[datetime, bool, bool] | None:
@@ -80,12 +94,13 @@ def decision(a: Assignment, limit: timedelta, as_of: datetime) -> tuple[datetime
 
 
 def first_contact_within(session: Session, people: Collection[str] | None, week: Week,
-                         settings: BusinessSettings, *, moved_counts: bool = False) -> Pairs:
+                         settings: BusinessSettings, *, moved_counts: bool = False,
+                         memo: dict[str, Any] | None = None) -> Pairs:
     """1/0 per assignment decided this week: first contact within [leads] first_contact_hours. With
     `moved_counts` (动作穿透率) an assignment moved away uncontacted before its limit counts as 0."""
     limit = timedelta(hours=settings.leads.first_contact_hours)
     out: Pairs = []
-    for a in _week_assignments(session, people, week, settings):
+    for a in _week_assignments(session, people, week, settings, memo):
         found = decision(a, limit, week.as_of)
         if found is None or not week.start <= found[0] < week.as_of or (found[2] and not moved_counts):
             continue
@@ -94,10 +109,10 @@ def first_contact_within(session: Session, people: Collection[str] | None, week:
 
 
 def first_contact_hours(session: Session, people: Collection[str] | None, week: Week,
-                        settings: BusinessSettings) -> Pairs:
+                        settings: BusinessSettings, memo: dict[str, Any] | None = None) -> Pairs:
     """Hours from assignment to first contact, over the first contacts made this week."""
     return [(a.rep, (a.contacted - a.at) / timedelta(hours=1))
-            for a in _week_assignments(session, people, week, settings)
+            for a in _week_assignments(session, people, week, settings, memo)
             if a.contacted is not None and week.start <= a.contacted < week.as_of]
 
 
@@ -110,7 +125,8 @@ class PeiTerms:
     actions: list[str | None]
 
 
-def lead_pei(session: Session, people: Collection[str] | None, week: Week, settings: BusinessSettings) -> PeiTerms:
+def lead_pei(session: Session, people: Collection[str] | None, week: Week, settings: BusinessSettings,
+             memo: dict[str, Any] | None = None) -> PeiTerms:
     """Interventions: leads moved from one rep to another (改派, 交接), each first-contact escalation that
     fired (the reminder with the manager's card at first_contact_hours, the take-back to the pool).
     Actions: lead assignments made and first contacts made this week."""
@@ -119,7 +135,7 @@ def lead_pei(session: Session, people: Collection[str] | None, week: Week, setti
     penalties: Pairs = [(before, 1.0) for before, _ in rq.lead_moves(session, people, start, end)]
     penalties += [(before, 1.0) for before, _ in rq.leads_reclaimed(session, people, start, end)]
     actions: list[str | None] = []
-    for a in _week_assignments(session, people, week, settings):
+    for a in _week_assignments(session, people, week, settings, memo):
         deadline = a.at + limit
         late = a.contacted is None or a.contacted > deadline
         held = a.ended is None or a.ended >= deadline

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,7 @@ class Query:
     people: Collection[str] | None
     week: Week
     settings: BusinessSettings
+    memo: dict[str, Any] = field(default_factory=dict, compare=False)  # what several metrics read, read once
 
 
 MetricFn = Callable[[Query], Samples]
@@ -96,18 +97,20 @@ def _pairs(kind: Kind, pairs: lead_facts.Pairs) -> Samples:
 
 def lead_first_contact_share(query: Query) -> Samples:
     """Share of lead assignments decided this week whose first contact came within first_contact_hours."""
-    return _pairs("share", lead_facts.first_contact_within(query.session, query.people, query.week, query.settings))
+    return _pairs("share", lead_facts.first_contact_within(query.session, query.people, query.week, query.settings,
+                                                           memo=query.memo))
 
 
 def lead_first_contact_median_hours(query: Query) -> Samples:
     """Hours from assignment to first contact, first contacts made this week."""
-    return _pairs("median", lead_facts.first_contact_hours(query.session, query.people, query.week, query.settings))
+    return _pairs("median", lead_facts.first_contact_hours(query.session, query.people, query.week, query.settings,
+                                                           memo=query.memo))
 
 
 def penetration_first_contact(query: Query) -> Samples:
     """动作穿透率, first contact: as the share, but a lead moved away uncontacted before its limit counts as missed."""
     return _pairs("share", lead_facts.first_contact_within(query.session, query.people, query.week, query.settings,
-                                                           moved_counts=True))
+                                                           moved_counts=True, memo=query.memo))
 
 
 def proposal_cycle_median_days(query: Query) -> Samples:
@@ -271,7 +274,7 @@ def pei(query: Query) -> Samples:
         *(r.submitter_id for r in q.steps_decided(s, people, start, end)),
         *(r.owner_id for r in q.todos_closed(s, people, start, end)),
     ]
-    for terms in (lead_facts.lead_pei(s, people, query.week, query.settings),
+    for terms in (lead_facts.lead_pei(s, people, query.week, query.settings, query.memo),
                   deal_facts.deal_pei(s, people, query.week, query.settings)):
         for person, count in terms.penalties:
             out.add(person, count)
