@@ -21,7 +21,8 @@ from handlers.opportunities.core import FIELD_NAMES, FLAG_NAMES, code_id
 from storage import opportunities as opp_repo
 
 bp = Blueprint("board_deals", __name__, url_prefix="/board")
-LIST_LIMIT = 200
+LIST_LIMIT = 200  # opportunities a stage list shows (its count covers them all)
+LEADS_LIMIT = 100  # waiting leads the 线索 page lists, longest first (the tiles count them all)
 FLAG_CLASS = {"yellow": "c-yellow", "red": "c-red", None: "c-none"}
 
 
@@ -87,5 +88,5 @@ def leads() -> str:
     viewer = board.current_viewer()
     people = _people(viewer)
     ctx = Context(board.page_db(), state().settings, board.page_now())
-    view = deals.leads_view(ctx, people, LIST_LIMIT)
+    view = deals.leads_view(ctx, people, LEADS_LIMIT)
     return render_template("board/leads.html", viewer=viewer, view=view, hours=ctx.settings.leads.first_contact_hours, page="leads")

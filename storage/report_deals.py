@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, String, and_, case, cast, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from storage.models import AuditEntry, Customer, Lead, Opportunity, OpportunityEvidence, User
 from storage.states import LeadStatus
@@ -83,7 +83,8 @@ def leads_reclaimed(session: Session, people: People, start: datetime, end: date
 def leads_waiting(session: Session, people: People, limit: int | None = None) -> Sequence[Row[Any]]:
     """The 线索 page's list: assigned leads not contacted yet, assigned longest ago first:
     (Lead, owner name)."""
-    stmt = (select(Lead, User.name).join(User, User.id == Lead.owner_id)
+    shown = load_only(Lead.company, Lead.industry, Lead.owner_id, Lead.assigned_at)  # what the list shows
+    stmt = (select(Lead, User.name).options(shown).join(User, User.id == Lead.owner_id)
             .where(Lead.status == LeadStatus.ASSIGNED, *_in(Lead.owner_id, people))
             .order_by(Lead.assigned_at, Lead.id))
     return session.execute(stmt.limit(limit) if limit else stmt).all()
