@@ -10,7 +10,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from bot import board, leads_api
+from bot import board, board_deals, leads_api
 from bot.config import Settings, load_settings
 from bot.edge import AppState, read_body, state
 from bot.platforms import registered
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/healthz", "healthz", healthz)
     board.init_app(app)  # /board: the web board, logged into from the chat
+    board_deals.init_app(app)  # /board/deals, /board/leads: 商机漏斗 and 线索
     for platform in registered():  # each registered platform's webhook routes
         platform.init_app(app, app.extensions["salesbot"])
     leads_api.init_app(app, app.extensions["salesbot"])  # POST /api/leads: marketing's intake

@@ -303,3 +303,11 @@ def _rounded(samples: dict[str, m.Samples | None], scope: set[str] | None, key: 
     found = samples.get(key)
     value = found.value_for(scope)[0] if found is not None else None
     return None if value is None else round(value, 4)
+
+
+# --- for the board's other page modules (bot/board_deals.py registers its own blueprint under /board) ---
+current_viewer = _viewer
+page_db = _db
+close_page_db = _close_db
+page_now = _now
+forbidden = _forbidden

@@ -88,7 +88,7 @@ def _read_handoffs(r: Reader, raw: Any, key: str) -> tuple[HandoffConfig, ...]:
 def read_report(r: Reader, raw: Mapping[str, Any]) -> ReportConfig:
     t = r.table(raw, "report")
     p = "report."
-    r.unknown_keys(t, {"weekday", "hour", "thresholds"}, p)
+    r.unknown_keys(t, {"weekday", "hour", "thresholds", "proposal_stages"}, p)
     d = ReportConfig()
     weekday, hour = r.number(t, "weekday", p, d.weekday), r.number(t, "hour", p, d.hour)
     if not 1 <= weekday <= 7:
@@ -106,7 +106,28 @@ def read_report(r: Reader, raw: Mapping[str, Any]) -> ReportConfig:
             r.problem(k, f"必须是两个非负数 [绿线, 黄线]，例如 [0.85, 0.7]，现在是 {value!r}")
         else:
             limits[key] = (float(value[0]), float(value[1]))
-    return ReportConfig(weekday=weekday, hour=hour, thresholds=tuple((k, g, y) for k, (g, y) in limits.items()))
+    return ReportConfig(weekday=weekday, hour=hour, thresholds=tuple((k, g, y) for k, (g, y) in limits.items()),
+                        proposal_stages=_read_proposal_stages(r, t, raw))
+
+
+def _read_proposal_stages(r: Reader, t: Mapping[str, Any], raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """[report] proposal_stages: the two stages 方案定制周期 runs between, in order (absent: the first two)."""
+    if "proposal_stages" not in t:
+        return ()
+    chosen = r.str_list(t, "proposal_stages", "report.")
+    if not chosen and t["proposal_stages"] != []:
+        return ()  # str_list said what is wrong
+    items = raw.get("stages")
+    names = ([str(s.get("name", "")) for s in items if isinstance(s, Mapping)] if isinstance(items, list)
+             else [s.name for s in DEFAULT_STAGES])
+    if len(chosen) != 2 or chosen[0] == chosen[1]:
+        r.problem("report.proposal_stages", f'必须是两个不同的阶段名 [起, 止]，例如 ["需求确认", "方案提交"]，现在是 {list(chosen)!r}')
+        return ()
+    unknown = [c for c in chosen if c not in names]
+    if unknown:
+        r.problem("report.proposal_stages", f"{unknown[0]!r} 不是 [[stages]] 里的阶段（现有：{'、'.join(names)}）")
+        return ()
+    return tuple(chosen)
 
 
 def read_board(r: Reader, raw: Mapping[str, Any]) -> BoardConfig:

@@ -7,6 +7,7 @@ conversion, and a flag where a team's share of good leads strays from its share 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from handlers.model import Card
 from handlers.timefmt import display_zone, local_time
 from storage import directory
 from storage import leads as repo
-from storage.models import Cursor, Customer, Lead
+from storage.models import Cursor, Customer, Lead, User
 
 GOOD_BUDGET = Decimal(100_000)
 URGENT = ("高", "紧急", "急", "high", "urgent")
@@ -68,34 +69,44 @@ class FairnessReport:
         return out
 
 
-def fairness(ctx: Context, start: datetime, end: datetime) -> FairnessReport:
+def fairness(ctx: Context, start: datetime, end: datetime, owners: Collection[str] | None = None) -> FairnessReport:
+    """Leads created in [start, end) per rep; with `owners` (the board's scope) only their leads, and no
+    team flags (they compare every team's share)."""
     rows: dict[str, RepRow] = {}
     pool = 0
-    for lead in repo.leads_between(ctx.session, start, end):
+    users = {u.id: u for u in directory.all_users(ctx.session)}  # one query, not two per rep
+    leads = repo.leads_between(ctx.session, start, end, owners)
+    won = _won(ctx, {lead.customer_id for lead in leads if lead.customer_id})
+    for lead in leads:
         if lead.status == "pool" or not lead.owner_id:
             pool += lead.status == "pool"
             continue
-        row = rows.get(lead.owner_id) or rows.setdefault(lead.owner_id, _row(ctx, lead.owner_id))
+        row = rows.get(lead.owner_id) or rows.setdefault(lead.owner_id, _row(users, lead.owner_id))
         row.bands[band(lead)] += 1
         if lead.contacted_at and lead.assigned_at:
             row.contact_hours.append((lead.contacted_at - lead.assigned_at).total_seconds() / 3600)
-        if lead.customer_id and _won(ctx, lead.customer_id):
+        if lead.customer_id in won:
             row.won += 1
     reps = sorted(rows.values(), key=lambda r: (r.team, r.user_id))
-    return FairnessReport(start, end, reps, pool, _flags(ctx, reps))
+    return FairnessReport(start, end, reps, pool, _flags(ctx, reps, users) if owners is None else [])
 
 
-def _row(ctx: Context, user_id: str) -> RepRow:
-    user = directory.get_user(ctx.session, user_id)
-    boss = directory.manager_of(ctx.session, user)
+def _row(users: dict[str, User], user_id: str) -> RepRow:
+    user = users.get(user_id)
+    boss = users.get(user.manager_id) if user is not None and user.manager_id else None
     return RepRow(user_id, user.name if user else user_id, boss.name if boss else "（无主管）")
 
 
-def _won(ctx: Context, customer_id: int) -> bool:
-    return ctx.session.scalar(select(Customer.stage).where(Customer.id == customer_id)) == "won"
+def _won(ctx: Context, customer_ids: set[int]) -> set[int]:
+    """Which of these customers are won (one query per thousand)."""
+    ids, won = sorted(customer_ids), set()
+    for i in range(0, len(ids), 1000):
+        won |= set(ctx.session.scalars(select(Customer.id).where(Customer.id.in_(ids[i:i + 1000]),
+                                                                 Customer.stage == "won")))
+    return won
 
 
-def _flags(ctx: Context, reps: list[RepRow]) -> list[str]:
+def _flags(ctx: Context, reps: list[RepRow], users: dict[str, User]) -> list[str]:
     """Teams whose share of A leads is off their share of capacity by more than fairness_threshold."""
     cfg = ctx.settings.leads
     good: dict[str, int] = {}
@@ -104,7 +115,7 @@ def _flags(ctx: Context, reps: list[RepRow]) -> list[str]:
         good[r.team] = good.get(r.team, 0) + r.bands["A"]
     for uid in directory.active_ids_with_roles(ctx.session, cfg.roles):  # every team that could have had leads
         if not cfg.rep(uid).on_leave:
-            team = _row(ctx, uid).team
+            team = _row(users, uid).team
             good.setdefault(team, 0)
             capacity[team] = capacity.get(team, 0) + (cfg.rep(uid).capacity or cfg.capacity)
     total_good, total_cap = sum(good.values()), sum(capacity.values())

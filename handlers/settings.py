@@ -161,6 +161,7 @@ class ReportConfig:
     hour: int = 17
     thresholds: tuple[tuple[str, float, float], ...] = tuple((k, g, y) for k, (g, y) in DEFAULT_THRESHOLDS.items())
     board_url: str = ""  # <[server] public_url>/board, filled in by the config reader; links in the report
+    proposal_stages: tuple[str, ...] = ()  # 方案定制周期 from / to stage; () = the first two [[stages]]
 
     def threshold(self, key: str) -> tuple[float, float] | None:
         return next(((g, y) for k, g, y in self.thresholds if k == key), None)

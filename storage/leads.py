@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from storage import audit
 from storage.common import insert_ignore
@@ -260,8 +260,15 @@ def claims_since(session: Session, user_id: str, since: datetime) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def leads_between(session: Session, start: datetime, end: datetime) -> list[Lead]:
-    stmt = select(Lead).where(Lead.created_at >= start, Lead.created_at < end).order_by(Lead.id)
+def leads_between(session: Session, start: datetime, end: datetime,
+                  owners: Collection[str] | None = None) -> list[Lead]:
+    """Leads created in [start, end) (owned by one of `owners`, if given), with the columns the fairness
+    report reads (the rest load when touched)."""
+    mine = [] if owners is None else [Lead.owner_id.in_(list(owners))]
+    read = load_only(Lead.status, Lead.owner_id, Lead.budget, Lead.urgency, Lead.assigned_at, Lead.contacted_at,
+                     Lead.customer_id, Lead.created_at)
+    stmt = (select(Lead).options(read).where(Lead.created_at >= start, Lead.created_at < end, *mine)
+            .order_by(Lead.id))
     return list(session.scalars(stmt))
 
 

@@ -236,11 +236,13 @@ def released_to_pool(session: Session, people: People, start: datetime, end: dat
 
 
 def reassignments(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
-    """(former owner, customer id) of customers moved from one owner to another in [start, end)."""
+    """(former owner, customer id) of customers moved from one owner to another in [start, end); a customer
+    that moved with its lead (noted "lead L12") is left out: the lead's move counts (report_deals.lead_moves)."""
     return session.execute(
         select(AuditEntry.before, AuditEntry.entity_id)
         .where(AuditEntry.entity == "customer", AuditEntry.field == "owner_id", AuditEntry.before.is_not(None),
                AuditEntry.after.is_not(None), AuditEntry.at >= start, AuditEntry.at < end,
+               or_(AuditEntry.note.is_(None), AuditEntry.note.not_like("lead L%")),
                *_in(AuditEntry.before, people))
     ).all()
 

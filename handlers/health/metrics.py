@@ -3,8 +3,9 @@
 A metric function reads one query over everyone in scope and returns `Samples`: per person, the values
 the metric aggregates (durations for a median, 0/1 for a share, counts for a count, numerator and
 denominator for a ratio). `value_for` aggregates the samples of any group of people, so one query
-gives the rep, the team and the company figure. A metric whose records salesbot does not hold yet
-(leads, opportunities) has no function and shows as 暂无数据, never as a number. README defines each.
+gives the rep, the team and the company figure. Lead and opportunity figures are rebuilt from the audit
+log in lead_facts.py and deal_facts.py. A metric with no function would show as 暂无数据, never as a
+number. README defines each.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from handlers.health import deal_facts, lead_facts
 from handlers.health.weeks import Week, add_working_days
 from handlers.settings import BusinessSettings
 from storage import report as q
@@ -64,6 +66,7 @@ class Query:
     people: Collection[str] | None
     week: Week
     settings: BusinessSettings
+    memo: dict[str, Any] = field(default_factory=dict, compare=False)  # what several metrics read, read once
 
 
 MetricFn = Callable[[Query], Samples]
@@ -81,6 +84,43 @@ class Metric:
 
 def _hours(delta: timedelta) -> float:
     return delta / timedelta(hours=1)
+
+
+def _pairs(kind: Kind, pairs: lead_facts.Pairs) -> Samples:
+    out = Samples(kind)
+    for person, value in pairs:
+        out.add(person, value)
+    return out
+
+
+# --- 线索 / 商机 (lead_facts.py, deal_facts.py) -------------------------------------------------------
+
+def lead_first_contact_share(query: Query) -> Samples:
+    """Share of lead assignments decided this week whose first contact came within first_contact_hours."""
+    return _pairs("share", lead_facts.first_contact_within(query.session, query.people, query.week, query.settings,
+                                                           memo=query.memo))
+
+
+def lead_first_contact_median_hours(query: Query) -> Samples:
+    """Hours from assignment to first contact, first contacts made this week."""
+    return _pairs("median", lead_facts.first_contact_hours(query.session, query.people, query.week, query.settings,
+                                                           memo=query.memo))
+
+
+def penetration_first_contact(query: Query) -> Samples:
+    """动作穿透率, first contact: as the share, but a lead moved away uncontacted before its limit counts as missed."""
+    return _pairs("share", lead_facts.first_contact_within(query.session, query.people, query.week, query.settings,
+                                                           moved_counts=True, memo=query.memo))
+
+
+def proposal_cycle_median_days(query: Query) -> Samples:
+    """Days from 需求确认 to 方案提交 (the [report] proposal_stages), entries into 方案提交 this week."""
+    return _pairs("median", deal_facts.proposal_cycle_days(query.session, query.people, query.week, query.settings))
+
+
+def penetration_stage_dwell(query: Query) -> Samples:
+    """动作穿透率, stage dwell: share of stays decided this week that left their stage within its max_days."""
+    return _pairs("share", deal_facts.stage_dwell_within(query.session, query.people, query.week, query.settings))
 
 
 # --- 审批 ------------------------------------------------------------------------------------------
@@ -234,15 +274,20 @@ def pei(query: Query) -> Samples:
         *(r.submitter_id for r in q.steps_decided(s, people, start, end)),
         *(r.owner_id for r in q.todos_closed(s, people, start, end)),
     ]
+    for terms in (lead_facts.lead_pei(s, people, query.week, query.settings, query.memo),
+                  deal_facts.deal_pei(s, people, query.week, query.settings)):
+        for person, count in terms.penalties:
+            out.add(person, count)
+        actions = [*actions, *terms.actions]
     for person in actions:
         out.denominators[person] += 1
     return out
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("lead_first_contact_share", "线索", "线索首次联系及时率", "share", "higher", None),
-    Metric("lead_first_contact_median_hours", "线索", "线索首次联系中位时长", "hours", "lower", None),
-    Metric("proposal_cycle_median_days", "商机", "方案定制周期（中位）", "days", "lower", None),
+    Metric("lead_first_contact_share", "线索", "线索首次联系及时率", "share", "higher", lead_first_contact_share),
+    Metric("lead_first_contact_median_hours", "线索", "线索首次联系中位时长", "hours", "lower", lead_first_contact_median_hours),
+    Metric("proposal_cycle_median_days", "商机", "方案定制周期（中位）", "days", "lower", proposal_cycle_median_days),
     Metric("approval_median_hours", "审批", "审批周期（中位）", "hours", "lower", approval_median_hours),
     Metric("approval_within_5wd_share", "审批", "5 个工作日内审批完成", "share", "higher", approval_within_5wd_share),
     Metric("approval_step_median_hours", "审批", "单步停留（中位）", "hours", "lower", approval_step_median_hours),
@@ -254,9 +299,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("risk_outcome_share", "风险", "本周风险已有结果", "share", "higher", risk_outcome_share),
     Metric("silent_customers", "客户", "客户沉默预警数", "count", "lower", silent_customers),
     Metric("released_to_pool", "客户", "本周回收公海", "count", "lower", released_to_pool),
-    Metric("penetration_first_contact", "动作穿透率", "首次联系", "share", "higher", None),
+    Metric("penetration_first_contact", "动作穿透率", "首次联系", "share", "higher", penetration_first_contact),
     Metric("penetration_approval", "动作穿透率", "审批", "share", "higher", penetration_approval),
-    Metric("penetration_stage_dwell", "动作穿透率", "阶段停留", "share", "higher", None),
+    Metric("penetration_stage_dwell", "动作穿透率", "阶段停留", "share", "higher", penetration_stage_dwell),
     Metric("penetration_handoff_claim", "动作穿透率", "转交认领", "share", "higher", penetration_handoff_claim),
     Metric("pei", "PEI", "流程熵 PEI", "ratio", "lower", pei),
 )

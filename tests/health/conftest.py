@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 from bot.config import Settings, load_settings
+from handlers.context import Context
+from handlers.leads_sla import check_first_contact
+from handlers.opportunities.escalation import flag_stale_opportunities
 from storage.db import transaction
 from tests.health import seed
 
@@ -71,6 +74,51 @@ def week_data(runtime, factory) -> dict[str, int]:  # type: ignore[no-untyped-de
         seed.risk(s, c1, h(3, 0))
         seed.risk(s, c1, h(3, 1), severity="medium")
         seed.risk(s, c1, h(4, 0), status="closed", outcome="已签单")
+    return ids
+
+
+def oct_(day: int, hour: int) -> datetime:
+    return datetime(2026, 10, day, hour, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def deal_data(runtime, factory, settings: Settings) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Leads and opportunities of the hand-counted week, in time order (see test_deal_metrics)."""
+    ids: dict[str, int] = {}
+    with transaction(factory) as s:
+        def at(day: int, hour: int, month: int = 11) -> Context:
+            return seed.at(s, settings, datetime(2026, month, day, hour, tzinfo=UTC))
+
+        c = {n: seed.customer(s, n, owner, oct_(1, 0)) for n, owner in
+             (("甲方一", "zhangsan"), ("甲方二", "xiaoming"), ("甲方三", "zhangsan"), ("甲方四", "zhangsan"))}
+        o4 = seed.opportunity(at(10, 0, 10), c["甲方四"], "zhangsan", "四期扩容", 400000)
+        seed.move(at(12, 0, 10), o4, "方案提交")
+        o3 = seed.opportunity(at(19, 8, 10), c["甲方三"], "zhangsan", "三号项目", 300000)
+        o1 = seed.opportunity(at(20, 0, 10), c["甲方一"], "zhangsan", "一号项目", 100000)
+        l6 = seed.lead(at(30, 20, 10), "上周线索公司", "zhangsan")
+        seed.contact(at(31, 10, 10), l6)
+        l7 = seed.lead(at(1, 10), "周日线索公司", "zhangsan")
+        seed.contact(at(2, 0), l7)
+        o2 = seed.opportunity(at(2, 0), c["甲方二"], "xiaoming", "二号项目", 200000)
+        l1 = seed.lead(at(2, 2), "星光科技", "zhangsan")
+        l2 = seed.lead(at(2, 3), "明月贸易", "zhangsan")
+        seed.contact(at(2, 5), l1)
+        seed.evidence(at(2, 6), o1, "会议纪要")
+        l3 = seed.lead(at(3, 0), "远山制造", "xiaoming")
+        seed.move(at(3, 0), o1, "方案提交")
+        flag_stale_opportunities(at(3, 1))  # O3 and O4 turn yellow
+        seed.contact(at(3, 9), l2)
+        l4 = seed.lead(at(4, 0), "大河物流", "zhangsan")
+        check_first_contact(at(4, 1))  # L3 not contacted in 24 h: reminder
+        seed.reassign(at(4, 2), l4, "xiaoming")
+        seed.contact(at(4, 4), l4)
+        seed.move(at(4, 12), o2, "方案提交")
+        seed.move(at(5, 0), o4, "价格谈判", actor="lisi", override="客户急需报价")
+        check_first_contact(at(5, 1))  # L3 not contacted in 48 h: back to the pool
+        l5 = seed.lead(at(6, 0), "今早线索公司", "xiaoming")
+        for name, row in (("L1", l1), ("L2", l2), ("L3", l3), ("L4", l4), ("L5", l5), ("L6", l6), ("L7", l7),
+                          ("O1", o1), ("O2", o2), ("O3", o3), ("O4", o4)):
+            ids[name] = row.id
     return ids
 
 

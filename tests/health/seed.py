@@ -7,7 +7,13 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from storage.models import Approval, ApprovalStep, AuditEntry, Customer, RiskEvent, Todo
+from handlers.context import Context
+from handlers.leads import give, mark_contacted
+from handlers.opportunities.core import Move, move_stage
+from handlers.settings import BusinessSettings
+from storage import leads as lead_repo
+from storage import opportunities as opp_repo
+from storage.models import Approval, ApprovalStep, AuditEntry, Customer, Lead, Opportunity, RiskEvent, Todo
 
 
 def customer(session: Session, name: str, owner: str | None, at: datetime, last: datetime | None = None) -> Customer:
@@ -70,3 +76,45 @@ def released(session: Session, c: Customer, owner: str, at: datetime) -> None:
                            before=owner, after=None, note="no activity for 45 days: released to the public pool"))
     c.owner_id, c.status = None, "public"
     session.flush()
+
+
+# --- leads and opportunities: through salesbot's own transitions, so the audit rows are the real ones ----
+
+def at(session: Session, settings: BusinessSettings, when: datetime) -> Context:
+    """A handler context as of `when` (the injected clock of a seeded step)."""
+    return Context(session, settings, when)
+
+
+def lead(ctx: Context, company: str, rep: str) -> Lead:
+    """A lead taken in and given to `rep` at ctx.now (as the rule would), its customer created with it."""
+    row = lead_repo.add(ctx.session, {"source": "web", "company": company}, ctx.now)
+    assert row is not None
+    give(ctx, row, rep, "api:web", {"rule": "score", "picked": rep, "why": "seeded"})
+    return row
+
+
+def contact(ctx: Context, row: Lead) -> None:
+    """已联系 by the lead's owner at ctx.now."""
+    assert row.owner_id is not None
+    mark_contacted(ctx, row, row.owner_id)
+
+
+def reassign(ctx: Context, row: Lead, to: str, manager: str = "lisi") -> None:
+    """改派 by a manager at ctx.now."""
+    give(ctx, row, to, manager, {**row.reason, "rule": "manual", "picked": to, "why": "改派"})
+
+
+def opportunity(ctx: Context, c: Customer, owner: str, name: str = "年度采购", amount: int = 100000) -> Opportunity:
+    """商机 opened at ctx.now in the first stage."""
+    return opp_repo.create(ctx.session, customer_id=c.id, name=name, amount=Decimal(amount), owner_id=owner,
+                           stage=ctx.settings.stages[0].name, at=ctx.now, actor=owner)
+
+
+def move(ctx: Context, opp: Opportunity, stage: str, actor: str | None = None, override: str = "") -> None:
+    """阶段 O12 <stage> (强制 <override> when given) at ctx.now."""
+    target = next(s for s in ctx.settings.stages if s.name == stage)
+    move_stage(ctx, opp, target, Move(actor or opp.owner_id or "", override))
+
+
+def evidence(ctx: Context, opp: Opportunity, kind: str) -> None:
+    opp_repo.add_evidence(ctx.session, opp, kind=kind, note="seeded", at=ctx.now, actor=opp.owner_id or "")

@@ -33,3 +33,24 @@ def test_each_mistake_names_the_key(raw: dict[str, object], key: str, words: str
     problems = err.value.problems
     assert [p.key for p in problems] == [key]
     assert words in problems[0].message
+
+
+def test_proposal_stages_default_to_the_first_two_and_may_be_chosen() -> None:
+    from handlers.health.deal_facts import proposal_stages
+
+    assert proposal_stages(settings_from_mapping({}, "x.toml")) == ("需求确认", "方案提交")
+    chosen = settings_from_mapping({"report": {"proposal_stages": ["方案提交", "方案确认"]}}, "x.toml")
+    assert proposal_stages(chosen) == ("方案提交", "方案确认")
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (["需求确认"], "两个不同的阶段名"),
+    (["需求确认", "需求确认"], "两个不同的阶段名"),
+    (["需求确认", "方案评审"], "'方案评审' 不是 [[stages]] 里的阶段"),
+    ("需求确认", "两个不同的阶段名"),
+    ([1, 2], "非空字符串"),
+])
+def test_a_wrong_proposal_stage_names_the_key(value: object, words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_mapping({"report": {"proposal_stages": value}}, "x.toml")
+    assert [(p.key, words in p.message) for p in err.value.problems] == [("report.proposal_stages", True)]

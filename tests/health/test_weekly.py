@@ -39,7 +39,8 @@ def test_friday_tick_sends_each_manager_one_card(factory: sessionmaker[Session],
     assert "🔴 5 个工作日内审批完成：67%（上周 —）" in body  # 2 of 3 (B took longer): below the 70 % yellow line
     assert "🟡 审批周期（中位）：30.0 小时（上周 —）" in body
     assert "🟡 逾期未完成待办：2（上周 1）" in body  # last week (as of Monday 00:00) only T5 was overdue
-    assert any(line.startswith("暂无数据：线索首次联系及时率") for line in body)
+    assert "⚪ 线索首次联系及时率：—（上周 —）" in body  # no leads in this week's data: no figure, no colour
+    assert not any(line.startswith("暂无数据") for line in body)
     stuck = body[body.index("【卡得最久的事项】") + 1:]
     assert len(stuck) == 3
     assert stuck[0].startswith("· 待办 T")  # T5, overdue since October
