@@ -67,8 +67,8 @@ def test_a_2000_card_backlog_costs_a_small_multiple_of_an_empty_outbox(runtime):
     print(f"backlog pump {busy * 1000:.0f} ms/min, idle {idle * 1000:.0f} ms/min")
     # Each minute the backlog costs one claim of 30 rows, 30 recorded sends (one short transaction
     # each, so a crash resends at most one card) and moving the next window's rows; once, its rows are
-    # spread over the windows that can send them. Measured 1.2-1.4x the idle pump (26x in the issue,
-    # 1.8-1.9x before the windows).
+    # spread over the windows that can send them (the first minute). Measured 1.3-1.5x the idle pump over
+    # these three minutes, 1.1-1.3x in the later ones (26x in the issue, 1.8-1.9x before the windows).
     assert busy <= 2 * idle, f"backlog pump {busy * 1000:.0f} ms/min vs idle {idle * 1000:.0f} ms/min"
 
 
