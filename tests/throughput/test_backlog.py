@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from handlers import outbox
 from handlers.context import Context
@@ -14,7 +14,6 @@ from scheduler.delivery import deliver_due
 from scheduler.inbound import process_inbound
 from storage.db import transaction
 from storage.models import OutboxItem
-from storage.states import OutboxStatus
 from tests.conftest import NOW
 from tests.foundation.channels import RecordingChannel
 
@@ -38,12 +37,6 @@ def _pump_cpu(runtime, channel, start, minutes: int) -> float:
     return (time.process_time() - cpu) / minutes
 
 
-def _set_aside(runtime, target: str, aside: bool) -> None:
-    before, after = (OutboxStatus.PENDING, OutboxStatus.DROPPED) if aside else (OutboxStatus.DROPPED, OutboxStatus.PENDING)
-    with transaction(runtime.factory) as s:
-        s.execute(update(OutboxItem).where(OutboxItem.target == target, OutboxItem.status == before).values(status=after))
-
-
 def test_a_2000_card_backlog_costs_a_small_multiple_of_an_empty_outbox(runtime):
     channel = RecordingChannel(per_minute=30)
     # Warm up, so that neither figure pays for what a process does once: every statement of sending and
@@ -51,24 +44,26 @@ def test_a_2000_card_backlog_costs_a_small_multiple_of_an_empty_outbox(runtime):
     _post(runtime, NOW, *[Card(f"预热{i}", reply_to=Address("console", "lisi")) for i in range(31)])
     _pump_cpu(runtime, channel, NOW, 2)
     assert len(channel.sent) == 31
+    empty = _pump_cpu(runtime, channel, NOW + timedelta(minutes=2), 1)  # for the record: printed below
     start = NOW + timedelta(hours=1)
     to_rep = Address("console", "zhangsan")
     # receipts that cannot collapse (each already tried once), the worst case for the pump
     _post(runtime, start, *[Card(f"已记录{i}", reply_to=to_rep, priority=outbox.PRIORITY_RECEIPT) for i in range(2000)])
-    # Idle and backlog minutes alternate, so that both figures see the same load on the machine; for an
-    # idle minute the backlog is set aside (out of the pending queue), then put back as it was.
+    # Idle and backlog minutes alternate, so that both figures see the same load on the machine. An idle
+    # minute runs before the backlog's time (nothing in the queue is due yet): the pump's statements
+    # find nothing, exactly as in an empty outbox, and nothing is written to hide the backlog.
     idle = busy = 0.0
     for minute in range(3):
-        _set_aside(runtime, "zhangsan", True)
-        idle += _pump_cpu(runtime, channel, NOW + timedelta(minutes=2 + minute), 1) / 3
-        _set_aside(runtime, "zhangsan", False)
+        idle += _pump_cpu(runtime, channel, NOW + timedelta(minutes=3 + minute), 1) / 3
         busy += _pump_cpu(runtime, channel, start + timedelta(minutes=minute), 1) / 3
     assert 31 + 90 == len(channel.sent)  # 30 a minute went out, one window each minute
-    print(f"backlog pump {busy * 1000:.0f} ms/min, idle {idle * 1000:.0f} ms/min")
+    print(f"backlog pump {busy * 1000:.0f} ms/min, idle {idle * 1000:.0f} ms/min "
+          f"(an empty outbox before the backlog: {empty * 1000:.0f} ms/min)")
     # Each minute the backlog costs one claim of 30 rows, 30 recorded sends (one short transaction
     # each, so a crash resends at most one card) and moving the next window's rows; once, its rows are
-    # spread over the windows that can send them (the first minute). Measured 1.3-1.5x the idle pump over
-    # these three minutes, 1.1-1.3x in the later ones (26x in the issue, 1.8-1.9x before the windows).
+    # spread over the windows that can send them (the first minute). Measured 1.3-1.6x the idle pump over
+    # these three minutes on SQLite and PostgreSQL, 1.1-1.3x in later minutes (26x in the issue, 1.8-1.9x
+    # before the windows).
     assert busy <= 2 * idle, f"backlog pump {busy * 1000:.0f} ms/min vs idle {idle * 1000:.0f} ms/min"
 
 
