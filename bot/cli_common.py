@@ -1,8 +1,9 @@
 """What the CLI and its plug-in command modules share: the exit status of a bad config, how a
 subcommand is declared, the settings of a run, --at parsing and starting this process's worker.
 
-bot.cli imports every plug-in module (bot.wecom_cli, bot.dingtalk_stream, ...) and calls its
-`add_commands(sub, sub_command)`; the plug-ins import this module, never bot.cli, so there is no cycle.
+bot.cli imports the plug-in modules (bot.wecom_cli, bot.dingtalk_stream, ...) a command needs and calls
+their `add_commands(sub, sub_command)`; the plug-ins import this module, never bot.cli, so there is no
+cycle. This module stays light (no database, no platform) because every command imports it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import argparse
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from bot.channels import build_channels, wire_services
 from bot.config import Settings, load_settings
-from bot.runtime import Runtime, sync_directory, worker_id
 from handlers.timefmt import zone_of
+
+if TYPE_CHECKING:  # the runtime (database, platforms) loads in the commands that open one
+    from bot.runtime import Runtime
 
 log = logging.getLogger("salesbot")
 EXIT_CONFIG = 2  # an invalid config, in every command (like a command-line usage error)
@@ -50,6 +53,7 @@ def settings_of(args: argparse.Namespace) -> Settings:
 
 def start_worker(runtime: Runtime) -> tuple[object, object]:
     """Start the background scheduler for this process; returns (worker, scheduler)."""
+    from bot.runtime import worker_id
     from handlers.scanning import warm_up
     from scheduler.runner import Worker, start_background
 
@@ -61,6 +65,8 @@ def start_worker(runtime: Runtime) -> tuple[object, object]:
 
 
 def config_reloader(runtime: Runtime, clock: Callable[[], datetime] | None = None) -> Callable[[], None]:
+    from bot.runtime import sync_directory
+
     def reload() -> None:
         before = runtime.settings
         fresh, error = runtime.holder.reload_if_changed()
@@ -77,6 +83,8 @@ def config_reloader(runtime: Runtime, clock: Callable[[], datetime] | None = Non
 
 def rebuild_channels_if_needed(runtime: Runtime, before: Settings, fresh: Settings) -> None:
     """New or changed platform credentials take effect without a restart (the worker holds this dict)."""
+    from bot.channels import build_channels, wire_services
+
     if fresh.database != before.database:
         log.warning("[database] changed in %s: restart salesbot for it to take effect", fresh.source)
     if (fresh.wecom, fresh.dingtalk, fresh.platforms) == (before.wecom, before.dingtalk, before.platforms):

@@ -5,7 +5,7 @@ died goes out once the lease runs out. Every retry of a row sends the same bytes
 and footers from the row, see Address.send_id), so a platform with a dedupe window drops a resend whose
 first answer was lost. Transient failures back off exponentially with jitter for
 [delivery] retry_hours; permanent ones are dead at once, and admins get a card for every dead card.
-A rate-limited recipient's rows are deferred together, in one statement, until the window opens.
+A rate-limited recipient's rows are deferred together until the windows that can send them open.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.model import Address, Card
@@ -106,28 +108,45 @@ def deliver_due(
     report = DeliveryReport()
     with transaction(factory) as session:
         claimed = [_snapshot(row) for row in claim_outbox(session, now, worker, lease, config.batch_size)]
-    budgets: dict[tuple[str, str], _Budget] = {}
-    claimed_at = now
-    for item in claimed:
-        now = clock() if clock else now
-        budget = _budget_for(factory, channels, budgets, item, now, config)
-        if budget.deferred:
-            report.deferred.append(item.id)  # moved with the rest of its target's rows, below
-            continue
-        if budget.left <= 0:
-            _defer(factory, item, budget, worker, report)
-            continue
-        # A batch can take longer than the lease; renewing before a send once half the lease has gone
-        # guarantees that at least half a lease covers the send itself, so no other worker can pick
-        # the card up meanwhile (renewing every send would double a backlog's cost).
-        if now >= claimed_at + lease / 2:
-            with transaction(factory) as session:
-                if not renew_outbox_claim(session, item.id, worker, now + lease):
-                    continue
-            claimed_at = now
-        if _deliver_one(factory, channels, item, now, config, worker, rng, report, on_dead):
-            budget.left -= 1
+    if not claimed:
+        return report
+    with _connection(factory) as conn:
+        budgets: dict[tuple[str, str], _Budget] = {}
+        claimed_at = now
+        for item in claimed:
+            now = clock() if clock else now
+            budget = _budget_for(conn, channels, budgets, item, now, config)
+            if budget.left <= 0 and not budget.deferred:
+                _defer(conn, item, budget, now, worker, lease)  # this row with the rest of its target's
+            if budget.deferred:
+                report.deferred.append(item.id)
+                continue
+            # A batch can take longer than the lease; renewing before a send once half the lease has gone
+            # guarantees that at least half a lease covers the send itself, so no other worker can pick
+            # the card up meanwhile (renewing every send would double a backlog's cost).
+            if now >= claimed_at + lease / 2:
+                with conn.begin():
+                    if not renew_outbox_claim(conn, item.id, worker, now + lease):
+                        continue
+                claimed_at = now
+            if _deliver_one(factory, conn, channels, item, now, config, worker, rng, report, on_dead):
+                budget.spend(now)
+                if budget.left <= 0:
+                    # The window is full: the target's next rows wait for the next one now, rather than
+                    # coming due (at the staggered times of an earlier defer) and being claimed in vain.
+                    _defer(conn, item, budget, now, worker, lease)
     return report
+
+
+def _connection(factory: sessionmaker[Session]) -> AbstractContextManager[Connection]:
+    """One connection for a batch's short transactions (one per card recorded): a session and a pool
+    checkout per card cost more than the UPDATE that records it."""
+    with factory() as session:
+        bind = session.get_bind()
+    return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
+
+
+WINDOW = timedelta(minutes=1, seconds=1)  # a platform's per-minute limit, with a second to spare
 
 
 @dataclass
@@ -135,42 +154,47 @@ class _Budget:
     """How many more cards one target may receive right now, and when its window opens again."""
 
     left: int
-    opens_at: datetime
+    limit: int
+    oldest: datetime | None  # the first send within the current window, if any
     deferred: bool = False
 
+    def spend(self, now: datetime) -> None:
+        self.left -= 1
+        self.oldest = self.oldest or now
 
-def _budget_for(factory: sessionmaker[Session], channels: Mapping[str, Channel],
-                budgets: dict[tuple[str, str], _Budget], item: _Claimed, now: datetime,
-                config: DeliveryConfig) -> _Budget:
+    def opens_at(self, now: datetime) -> datetime:
+        return (self.oldest or now) + WINDOW
+
+
+def _budget_for(conn: Connection, channels: Mapping[str, Channel], budgets: dict[tuple[str, str], _Budget],
+                item: _Claimed, now: datetime, config: DeliveryConfig) -> _Budget:
     """The target's rate budget, counted once per batch rather than once per card."""
     key = (item.channel, item.target)
     if key not in budgets:
         channel = channels.get(item.channel)
         limit = min(channel.per_minute, config.per_minute) if channel is not None else 1
-        with transaction(factory) as session:
-            count, oldest = recent_sends(session, item.channel, item.target, now - timedelta(minutes=1))
-        opens_at = (oldest or now) + timedelta(minutes=1, seconds=1)
-        budgets[key] = _Budget(limit - count, opens_at)
+        with conn.begin():
+            count, oldest = recent_sends(conn, item.channel, item.target, now - timedelta(minutes=1))
+        budgets[key] = _Budget(limit - count, limit, oldest)
     return budgets[key]
 
 
-def _defer(factory: sessionmaker[Session], item: _Claimed, budget: _Budget, worker: str,
-           report: DeliveryReport) -> None:
-    """Rate-limited: every pending row to this target waits until its window opens, in one UPDATE, so
-    a backlog is not re-checked card by card on every pump."""
-    with transaction(factory) as session:
-        defer_target(session, item.channel, item.target, budget.opens_at, worker)
+def _defer(conn: Connection, item: _Claimed, budget: _Budget, now: datetime, worker: str, lease: timedelta) -> None:
+    """Rate-limited: the target's rows wait for the windows that can send them, a window's worth each,
+    so a backlog is not re-checked card by card on every pump (storage.queues.defer_target). Rows this
+    worker claimed for the target are released with them."""
+    with conn.begin():
+        defer_target(conn, item.channel, item.target, budget.opens_at(now), worker, budget.limit, WINDOW, now + lease)
     budget.deferred = True
-    report.deferred.append(item.id)
 
 
-def _snapshot(row: object) -> _Claimed:
-    return _Claimed(row.id, row.channel, row.target, row.reply_webhook, row.reply_webhook_expires,  # type: ignore[attr-defined]
-                    row.card, row.attempts, row.created_at)  # type: ignore[attr-defined]
+def _snapshot(row: Row[Any]) -> _Claimed:
+    return _Claimed(row.id, row.channel, row.target, row.reply_webhook, row.reply_webhook_expires,
+                    row.card, row.attempts, row.created_at)
 
 
-def _deliver_one(factory: sessionmaker[Session], channels: Mapping[str, Channel], item: _Claimed,
-                 now: datetime, config: DeliveryConfig, worker: str, rng: Callable[[], float],
+def _deliver_one(factory: sessionmaker[Session], conn: Connection, channels: Mapping[str, Channel],
+                 item: _Claimed, now: datetime, config: DeliveryConfig, worker: str, rng: Callable[[], float],
                  report: DeliveryReport, on_dead: DeadListener | None) -> bool:
     """Send one claimed card and record what happened; True if it reached the platform."""
     channel = channels.get(item.channel)
@@ -182,14 +206,14 @@ def _deliver_one(factory: sessionmaker[Session], channels: Mapping[str, Channel]
     try:
         ref = channel.send(Card.from_dict(item.card), address, now)
     except DeliveryError as exc:
-        _failed(factory, item, worker, now, config, rng, exc, report, on_dead)
+        _failed(factory, conn, item, worker, now, config, rng, exc, report, on_dead)
         return False
     except Exception as exc:  # a bug or an SDK surprise: keep the card, retry, log loudly
         log.exception("outbox %s: unexpected error from the %s channel", item.id, item.channel)
-        _failed(factory, item, worker, now, config, rng, DeliveryError(repr(exc)), report, on_dead)
+        _failed(factory, conn, item, worker, now, config, rng, DeliveryError(repr(exc)), report, on_dead)
         return False
-    with transaction(factory) as session:
-        finish_outbox(session, item.id, worker,
+    with conn.begin():  # recorded before the next card goes: a crash resends at most this one
+        finish_outbox(conn, item.id, worker,
                       dict(status=OutboxStatus.SENT, sent_at=now, platform_ref=ref, attempts=item.attempts + 1))
     report.sent.append(item.id)
     return True
@@ -201,7 +225,7 @@ def backoff(attempts: int, config: DeliveryConfig, rng: Callable[[], float]) -> 
     return base * (0.5 + rng())
 
 
-def _failed(factory: sessionmaker[Session], item: _Claimed, worker: str, now: datetime,
+def _failed(factory: sessionmaker[Session], conn: Connection, item: _Claimed, worker: str, now: datetime,
             config: DeliveryConfig, rng: Callable[[], float], exc: DeliveryError,
             report: DeliveryReport, on_dead: DeadListener | None) -> None:
     attempts = item.attempts + 1
@@ -216,9 +240,9 @@ def _failed(factory: sessionmaker[Session], item: _Claimed, worker: str, now: da
     delay = min(delay, max(1.0, (window_ends - now).total_seconds()))
     log.warning("outbox %s to %s:%s failed (%s); retry %d in %.0f s",
                 item.id, item.channel, item.target, exc.reason, attempts, delay)
-    with transaction(factory) as session:
-        finish_outbox(session, item.id, worker, dict(attempts=attempts, last_error=exc.reason,
-                                                     next_attempt_at=now + timedelta(seconds=delay)))
+    with conn.begin():
+        finish_outbox(conn, item.id, worker, dict(attempts=attempts, last_error=exc.reason,
+                                                  next_attempt_at=now + timedelta(seconds=delay)))
     report.retried.append(item.id)
 
 

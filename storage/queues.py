@@ -7,9 +7,9 @@ processes never work on the same row; a claim expires, so a killed process loses
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, lambda_stmt, select, update
+from sqlalchemy import Integer, Row, Table, bindparam, func, lambda_stmt, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -114,75 +114,115 @@ def merge_into_outbox(session: Session, item_id: int, card: dict[str, Any], coll
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def defer_target(session: Session, channel: str, target: str, until: datetime, worker: str) -> int:
-    """Move every pending row to one rate-limited target to `until`, in one statement (rows another
-    worker holds are left to it); returns how many moved."""
-    result = session.execute(
-        update(OutboxItem)
-        .where(OutboxItem.channel == channel, OutboxItem.target == target, OutboxItem.status == OutboxStatus.PENDING,
-               (OutboxItem.claimed_by.is_(None) & (OutboxItem.next_attempt_at < until))
-               | (OutboxItem.claimed_by == worker))
-        .values(next_attempt_at=until, claimed_by=None, claimed_until=None),
-        execution_options=NO_SYNC,
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+# The pump's statements are built once: constructing a statement and deriving its cache key cost more
+# than running it (a pump that finds nothing due spent 0.9 ms on one indexed SELECT), and they run as
+# Core statements on the session's connection, outside the ORM's bulk-update machinery (another 0.7 ms
+# per recorded send). Rows come back as Core rows with the outbox columns as attributes.
+_T = cast(Table, OutboxItem.__table__)
+_PENDING = _T.c.status == OutboxStatus.PENDING.value
+# The same test for statements that name their rows by id: SQLite, seeing `status = ?`, would walk every
+# pending row of ix_outbox_due rather than look the listed ids up (30 ids cost 0.45 ms instead of 0.06).
+_STILL_PENDING = func.coalesce(_T.c.status, "") == OutboxStatus.PENDING.value
+
+_DUE_IDS = (
+    select(_T.c.id)
+    .where(_PENDING, _T.c.next_attempt_at <= bindparam("now"))
+    .order_by(_T.c.priority.desc(), _T.c.next_attempt_at, _T.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+_CLAIM = (
+    update(_T)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)), _STILL_PENDING, _T.c.next_attempt_at <= bindparam("now"))
+    .values(next_attempt_at=bindparam("until"), claimed_by=bindparam("worker"), claimed_until=bindparam("until"))
+    .returning(*_T.c)
+)
+_HELD = (_T.c.id == bindparam("item_id")) & (_T.c.claimed_by == bindparam("worker")) & _PENDING
+_RENEW = update(_T).where(_HELD).values(next_attempt_at=bindparam("until"), claimed_until=bindparam("until"))
+_RECENT = select(func.count(_T.c.id), func.min(_T.c.sent_at)).where(
+    _T.c.channel == bindparam("channel"), _T.c.target == bindparam("target"),
+    _T.c.status == OutboxStatus.SENT.value, _T.c.sent_at >= bindparam("since"))
+_MOVABLE = _STILL_PENDING & ((_T.c.claimed_by.is_(None)) | (_T.c.claimed_by == bindparam("worker")))
+# A rate-limited target's rows to move: due before its window opens, or held by this worker. The range on
+# next_attempt_at comes first so that SQLite walks ix_outbox_due (rows due soon), not every row ever
+# sent to the target.
+_TO_MOVE = (
+    _PENDING & (_T.c.next_attempt_at <= bindparam("horizon")) & (_T.c.channel == bindparam("b_channel"))
+    & (_T.c.target == bindparam("b_target"))
+    & ((_T.c.claimed_by.is_(None) & (_T.c.next_attempt_at < bindparam("until"))) | (_T.c.claimed_by == bindparam("worker")))
+)
+_NEXT_TO_MOVE = (  # queue order (a held row's next_attempt_at is only its lease)
+    select(_T.c.id).where(_TO_MOVE).order_by(_T.c.priority.desc(), _T.c.id).limit(bindparam("limit", type_=Integer))
+)
+_MOVE_LISTED = (
+    update(_T)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)), _MOVABLE)
+    .values(next_attempt_at=bindparam("until"), claimed_by=None, claimed_until=None)
+)
+_MOVE_REST = update(_T).where(_TO_MOVE).values(next_attempt_at=bindparam("later"), claimed_by=None, claimed_until=None)
+_finish_statements: dict[tuple[str, ...], Any] = {}
+
+# The pump's functions take a session, or a bare connection for a batch's many short transactions.
+Db = Session | Connection
 
 
-def claim_outbox(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[OutboxItem]:
+def _conn(db: Db) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def defer_target(db: Db, channel: str, target: str, until: datetime, worker: str, per_window: int,
+                 window: timedelta, claims_end: datetime, windows: int = 8) -> int:
+    """Move the pending rows to one rate-limited target that would come due before `until`, and those
+    this worker holds (its claims end by `claims_end`), to the windows that can send them: the first
+    `per_window`, in queue order, to `until`, the next to `until + window`, and so on for `windows`
+    windows; the rest, in one statement, to the window after those (where the next defer spreads them).
+    Each row is then due once, when it can go: a backlog is neither re-checked nor rewritten card by
+    card every window. Rows another worker holds are left to it; returns how many moved."""
+    conn = _conn(db)
+    per_window = max(1, per_window)
+    which = dict(b_channel=channel, b_target=target, until=until, worker=worker, horizon=max(until, claims_end))
+    ids = conn.execute(_NEXT_TO_MOVE, dict(which, limit=per_window * windows)).scalars().all()
+    moved = 0
+    for n, start in enumerate(range(0, len(ids), per_window)):
+        slot = dict(ids=ids[start:start + per_window], until=until + window * n, worker=worker)
+        moved += int(conn.execute(_MOVE_LISTED, slot).rowcount)
+    if len(ids) == per_window * windows:  # those just moved no longer match
+        moved += int(conn.execute(_MOVE_REST, dict(which, later=until + window * windows)).rowcount)
+    return moved
+
+
+def claim_outbox(db: Db, now: datetime, worker: str, lease: timedelta, limit: int) -> list[Row[Any]]:
     """Claim up to `limit` due outbox items for this worker until now + lease (higher priority first)."""
-    ids = session.scalars(
-        select(OutboxItem.id)
-        .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.next_attempt_at <= now)
-        .order_by(OutboxItem.priority.desc(), OutboxItem.next_attempt_at, OutboxItem.id)
-        .limit(limit)
-    ).all()
+    conn = _conn(db)
+    ids = conn.execute(_DUE_IDS, dict(now=now, limit=limit)).scalars().all()
     if not ids:
         return []
     # One conditional UPDATE for the whole batch (not one per row): the WHERE still re-checks each row,
     # so a row another worker claimed meanwhile is simply not returned.
-    got = set(session.scalars(
-        update(OutboxItem)
-        .where(OutboxItem.id.in_(ids), OutboxItem.status == OutboxStatus.PENDING, OutboxItem.next_attempt_at <= now)
-        .values(next_attempt_at=now + lease, claimed_by=worker, claimed_until=now + lease)
-        .returning(OutboxItem.id),
-        execution_options=NO_SYNC,
-    ))
-    claimed = [item_id for item_id in ids if item_id in got]
-    order = {item_id: n for n, item_id in enumerate(claimed)}
-    rows = session.scalars(select(OutboxItem).where(OutboxItem.id.in_(claimed)))
-    return sorted(rows, key=lambda r: order[r.id])
+    got = {row.id: row for row in conn.execute(_CLAIM, dict(ids=ids, now=now, until=now + lease, worker=worker))}
+    return [got[item_id] for item_id in ids if item_id in got]
 
 
-def renew_outbox_claim(session: Session, item_id: int, worker: str, until: datetime) -> bool:
+def renew_outbox_claim(db: Db, item_id: int, worker: str, until: datetime) -> bool:
     """Extend this worker's claim right before sending; False if the claim was lost meanwhile."""
-    result = session.execute(
-        update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == OutboxStatus.PENDING)
-        .values(next_attempt_at=until, claimed_until=until),
-        execution_options=NO_SYNC,
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = _conn(db).execute(_RENEW, dict(item_id=item_id, worker=worker, until=until))
+    return bool(result.rowcount)
 
 
-def finish_outbox(session: Session, item_id: int, worker: str, values: dict[str, Any]) -> bool:
+def finish_outbox(db: Db, item_id: int, worker: str, values: dict[str, Any]) -> bool:
     """Record the outcome of a send, only if this worker still holds the claim."""
-    result = session.execute(
-        update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == OutboxStatus.PENDING)
-        .values(claimed_by=None, claimed_until=None, **values),
-        execution_options=NO_SYNC,
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    keys = tuple(sorted(values))
+    stmt = _finish_statements.get(keys)
+    if stmt is None:  # one statement per set of columns written (a send, a retry, a give-up)
+        stmt = _finish_statements[keys] = update(_T).where(_HELD).values(
+            claimed_by=None, claimed_until=None, **{k: bindparam(f"v_{k}") for k in keys})
+    params = {f"v_{k}": v for k, v in values.items()}
+    result = _conn(db).execute(stmt, dict(item_id=item_id, worker=worker, **params))
+    return bool(result.rowcount)
 
 
-def recent_sends(session: Session, channel: str, target: str, since: datetime) -> tuple[int, datetime | None]:
+def recent_sends(db: Db, channel: str, target: str, since: datetime) -> tuple[int, datetime | None]:
     """How many cards went to this target since `since`, and the oldest of them."""
-    row = session.execute(
-        select(func.count(OutboxItem.id), func.min(OutboxItem.sent_at)).where(
-            OutboxItem.channel == channel, OutboxItem.target == target,
-            OutboxItem.status == OutboxStatus.SENT, OutboxItem.sent_at >= since,
-        )
-    ).one()
+    row = _conn(db).execute(_RECENT, dict(channel=channel, target=target, since=since)).one()
     return int(row[0]), row[1]
 
 

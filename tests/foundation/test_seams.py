@@ -7,6 +7,7 @@ even one closed by an import inside a function or by importing a module named in
 
 from __future__ import annotations
 
+import argparse
 import ast
 import pkgutil
 import subprocess
@@ -171,12 +172,18 @@ def test_nothing_imports_a_module_by_a_computed_name():
 
 
 def test_every_cli_plug_in_module_is_registered():
-    """bot.cli imports each plug-in module and lists its add_commands: one left out has no commands."""
+    """bot.cli lists each plug-in module with the commands it adds (imported when one of them runs): one
+    left out has no commands, and a command missing from its entry would never load."""
     from bot import cli
+    from bot.cli_common import sub_command
 
     defining = {m for m, source in project_sources().items()
                 if any(isinstance(n, ast.FunctionDef) and n.name == "add_commands" for n in ast.parse(source).body)}
-    assert {f.__module__ for f in cli.PLUGIN_COMMANDS} == defining
+    assert {p.load().__module__ for p in cli.PLUGIN_COMMANDS} == defining
+    for plug_in in cli.PLUGIN_COMMANDS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        plug_in.load()(sub, sub_command)
+        assert set(sub.choices) == set(plug_in.commands), plug_in.load().__module__
     assert "bot.cli" not in {e.target for e in import_edges(project_sources())}, "plug-ins import bot.cli_common"
 
 
