@@ -24,6 +24,24 @@ def team_ids(session: Session, manager_id: str) -> set[str]:
     return {u.id for u in directory.reports_of(session, manager_id)}
 
 
+def teams(session: Session) -> dict[str, set[str]]:
+    """Everyone below each user who has someone below them (at any depth), from one read of the directory:
+    the same sets as `team_ids`, for a page listing many teams."""
+    children: dict[str, list[str]] = {}
+    for user in directory.all_users(session):
+        if user.manager_id:
+            children.setdefault(user.manager_id, []).append(user.id)
+    out: dict[str, set[str]] = {}
+    for manager in children:
+        found: set[str] = set()
+        frontier = [manager]
+        while frontier:
+            frontier = [c for f in frontier for c in children.get(f, ()) if c not in found]
+            found.update(frontier)
+        out[manager] = found
+    return out
+
+
 def may_see(visible: set[str] | None, person_id: str | None) -> bool:
     return visible is None or person_id in visible
 
