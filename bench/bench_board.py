@@ -16,7 +16,8 @@ run with the same sizes (seeding is most of a run's time). Then:
 - builds the weekly report for the whole company and runs the Friday tick that sends every manager
   theirs (target < 10 s);
 - builds a second database with twice the events and compares the company report's time (target: no
-  more than 2.2 times).
+  more than 2.2 times; judged on CPU time, which other processes on a shared machine do not inflate
+  the way they do the wall time; both are printed).
 
 Exits with status 1 when a target is missed.
 """
@@ -36,7 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
@@ -55,6 +56,8 @@ from storage.models import (
     Customer,
     Message,
     Opportunity,
+    OutboxItem,
+    ReportRun,
     RiskEvent,
     Todo,
     User,
@@ -230,11 +233,12 @@ def time_pages(engine: Engine, factory: sessionmaker[Session], settings: Setting
     return results
 
 
-def time_report(factory: sessionmaker[Session], settings: Settings) -> float:
+def time_report(factory: sessionmaker[Session], settings: Settings) -> tuple[float, float]:
+    """The company's weekly report: (wall, CPU) seconds."""
     with factory() as s:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         weekly.build(s, settings, None, week_of(FRIDAY, FRIDAY))
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
 
 def time_snapshots(factory: sessionmaker[Session], settings: Settings) -> tuple[float, int]:
@@ -248,6 +252,9 @@ def time_snapshots(factory: sessionmaker[Session], settings: Settings) -> tuple[
 
 
 def time_tick(factory: sessionmaker[Session], settings: Settings) -> tuple[float, int]:
+    with transaction(factory) as s:  # a reused database holds the reports an earlier run sent
+        s.execute(delete(ReportRun))
+        s.execute(delete(OutboxItem).where(OutboxItem.dedupe_key.like("report:%")))
     t0 = time.perf_counter()
     with transaction(factory) as s:
         sent = weekly.send_weekly_reports(Context(s, settings, FRIDAY))
@@ -272,7 +279,7 @@ def main() -> int:
 
 def run(folder: Path, args: argparse.Namespace) -> int:
     failed = False
-    times = {}
+    times: dict[int, tuple[float, float]] = {}
     for factor in (1, 2):
         sizes = {"customers": args.customers, "messages": args.messages if factor == 1 else 0, "reps": args.reps,
                  "events": args.events * factor, "opportunities": args.opportunities}
@@ -280,8 +287,9 @@ def run(folder: Path, args: argparse.Namespace) -> int:
         settings = bench_settings(f"sqlite:///{folder / f'board{factor}.db'}")
         factory = make_session_factory(engine)
         time_report(factory, settings)  # warm the caches once
-        times[factor] = min(time_report(factory, settings) for _ in range(3))
-        print(f"company weekly report ({factor}x events): {times[factor]:.2f} s")
+        runs = [time_report(factory, settings) for _ in range(3)]
+        times[factor] = (min(wall for wall, _ in runs), min(cpu for _, cpu in runs))
+        print(f"company weekly report ({factor}x events): {times[factor][0]:.2f} s (cpu {times[factor][1]:.2f} s)")
         if factor == 1:
             backfill, saved = time_snapshots(factory, settings)
             print(f"weekly snapshots, backfill from none: {saved} weeks in {backfill:.2f} s")
@@ -291,11 +299,11 @@ def run(folder: Path, args: argparse.Namespace) -> int:
                 print(f"p95 {ms:7.1f} ms (cpu {cpu:6.1f} ms)  {page}{flag}")
             tick, sent = time_tick(factory, settings)
             print(f"Friday tick, one report per manager: {sent} reports in {tick:.2f} s")
-            failed |= tick >= REPORT_S or times[1] >= REPORT_S
+            failed |= tick >= REPORT_S or times[1][0] >= REPORT_S
         engine.dispose()
-    ratio = times[2] / times[1]
-    print(f"2x events -> {ratio:.2f}x report time (limit {MAX_RATIO})")
-    failed |= ratio > MAX_RATIO
+    wall, cpu = times[2][0] / times[1][0], times[2][1] / times[1][1]
+    print(f"2x events -> {cpu:.2f}x report CPU time, {wall:.2f}x wall time (limit {MAX_RATIO}, on CPU time)")
+    failed |= cpu > MAX_RATIO
     print("FAIL" if failed else "ok")
     return 1 if failed else 0
 

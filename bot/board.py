@@ -187,6 +187,13 @@ def _names() -> dict[str, str]:
     return g.board_names  # type: ignore[no-any-return]
 
 
+def _teams() -> dict[str, set[str]]:
+    """Everyone below each manager (scope.teams), read once per request."""
+    if "board_teams" not in g:
+        g.board_teams = teams(_db())
+    return g.board_teams  # type: ignore[no-any-return]
+
+
 def _holder(step: Any) -> str:
     if step is None:
         return "—"
@@ -259,7 +266,7 @@ def team(manager_id: str) -> str:
     below = viewer.sees_all or manager_id == viewer.user.id or (viewer.people is not None and manager_id in viewer.people)
     if manager is None or not below or not team_ids(_db(), manager_id):
         abort(403, "无权查看这个团队")
-    under = teams(_db())
+    under = _teams()
     children = [(u, u.name, "team" if under.get(u.id) else "rep") for u in direct_reports(_db(), manager_id)]
     return _health_page(viewer, manager, f"{manager.name}团队", children)
 
@@ -289,7 +296,7 @@ def _health_page(viewer: Viewer, who: User | None, title: str, children: list[tu
                        strict=True))
     by_week.append((weeks[-1], this_week))
     figures = m.figures(this_week, scope, settings)
-    rows, below = [], teams(db) if children else {}
+    rows, below = [], _teams() if children else {}
     key_samples = {key: this_week.get(key) for key in TREND_METRICS}  # the drill-down table shows these
     for user, label, kind in children:
         group = {user.id} if kind == "rep" else {user.id, *below.get(user.id, ())}

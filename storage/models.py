@@ -619,7 +619,7 @@ Index("ix_todos_overdue", Todo.due_at, Todo.done_at, Todo.created_at, Todo.owner
 Index("ix_todos_owner_overdue", Todo.owner_id, Todo.due_at, Todo.done_at, Todo.created_at)
 Index("ix_todos_status_done", Todo.status, Todo.done_at)
 Index("ix_todos_created_at", Todo.created_at, Todo.owner_id, Todo.due_at, Todo.role)
-Index("ix_risk_events_status_created", RiskEvent.status, RiskEvent.created_at)
+Index("ix_risk_events_open", RiskEvent.severity, RiskEvent.status, RiskEvent.created_at)
 
 
 class HealthSnapshot(Base):

@@ -221,3 +221,21 @@ def test_a_metric_added_later_is_backfilled_by_the_next_tick(factory: sessionmak
     assert w44 is not None and w44.value_for(None) == (3.0, 3)
     assert ("2026-W33", "approvals_counted") in _rows(factory)  # an empty week is saved too
     assert _save(factory, settings, FRIDAY + timedelta(minutes=2)) == {}
+
+
+def test_with_snapshots_only_the_current_week_is_queried(director: FlaskClient, factory: sessionmaker[Session],
+                                                         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    weeks: list[str] = []
+    real = m.q.approvals_decided
+
+    def counted(session: Session, people: object, start: datetime, end: datetime) -> object:
+        weeks.append(week_of(start).label)
+        return real(session, people, start, end)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(m.q, "approvals_decided", counted)
+    _trend(director, "/board/health/team/lisi")
+    assert len(weeks) == 12  # no snapshot yet: every week of the trend
+    run_tick(factory, settings, FRIDAY)
+    weeks.clear()
+    _trend(director, "/board/health/team/lisi")
+    assert weeks == ["2026-W45"]

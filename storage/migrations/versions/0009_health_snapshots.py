@@ -16,7 +16,9 @@ them without statistics (checked with EXPLAIN QUERY PLAN on the bench's company-
 - todos (due_at, done_at, created_at, owner_id) and (owner_id, due_at, done_at, created_at): overdue
   to-dos as of a time, index-only for the company and per owner; (status, done_at): closed this week;
   (created_at, owner_id, due_at, role): created this week, and hand-offs (role set) without a lookup per row;
-- risk_events (status, created_at): open risks, OR-ed with raised this week (a multi-index OR).
+- risk_events (severity, status, created_at): open high risks; severity first, so the 风险 panel's
+  "open or raised this week, newest first" keeps walking created_at backwards to its 200 rows (with
+  status first the planner took a multi-index OR and sorted every open risk).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -37,7 +39,7 @@ INDEXES = [
     ('ix_todos_owner_overdue', 'todos', ['owner_id', 'due_at', 'done_at', 'created_at']),
     ('ix_todos_status_done', 'todos', ['status', 'done_at']),
     ('ix_todos_created_at', 'todos', ['created_at', 'owner_id', 'due_at', 'role']),
-    ('ix_risk_events_status_created', 'risk_events', ['status', 'created_at']),
+    ('ix_risk_events_open', 'risk_events', ['severity', 'status', 'created_at']),
 ]
 
 
