@@ -16,8 +16,7 @@ run with the same sizes (seeding is most of a run's time). Then:
 - builds the weekly report for the whole company and runs the Friday tick that sends every manager
   theirs (target < 10 s);
 - builds a second database with twice the events and compares the company report's time (target: no
-  more than 2.2 times; judged on CPU time, which other processes on a shared machine do not inflate
-  the way they do the wall time; both are printed).
+  more than 2.2 times; the CPU time's ratio is printed beside it).
 
 Exits with status 1 when a target is missed.
 """
@@ -302,8 +301,8 @@ def run(folder: Path, args: argparse.Namespace) -> int:
             failed |= tick >= REPORT_S or times[1][0] >= REPORT_S
         engine.dispose()
     wall, cpu = times[2][0] / times[1][0], times[2][1] / times[1][1]
-    print(f"2x events -> {cpu:.2f}x report CPU time, {wall:.2f}x wall time (limit {MAX_RATIO}, on CPU time)")
-    failed |= cpu > MAX_RATIO
+    print(f"2x events -> {wall:.2f}x report time (limit {MAX_RATIO}); CPU time {cpu:.2f}x")
+    failed |= wall > MAX_RATIO
     print("FAIL" if failed else "ok")
     return 1 if failed else 0
 
