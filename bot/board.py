@@ -25,8 +25,8 @@ from bot import board_oauth
 from bot.board_links import LinkRefused, cookie_secret, read_token
 from bot.edge import state
 from handlers.health import metrics as m
-from handlers.health import weekly
-from handlers.health.scope import direct_reports, managers, may_see, team_ids, visible_people
+from handlers.health import snapshots, weekly
+from handlers.health.scope import direct_reports, managers, may_see, team_ids, teams, visible_people
 from handlers.health.weeks import Week, week_of
 from handlers.timefmt import duration, local_time
 from storage import approvals as approvals_repo
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("board", __name__, url_prefix="/board", template_folder="templates",
                static_folder="static", static_url_path="/static")
 TREND_WEEKS = 12
-# The trend chart's metrics: each past week costs one ranged query per metric, so a handful.
+# The trend chart's metrics: past weeks come from the tick's weekly snapshots (handlers.health.snapshots).
 TREND_METRICS = ("approval_within_5wd_share", "todo_closed_by_due_share", "penetration_approval")
 LIST_LIMIT = 200  # rows a list panel shows (its count covers them all)
 KIND_NAMES = {"quote": "报价", "contract": "合同"}
@@ -180,12 +180,25 @@ def _approval_row(approval: Any, step: Any, submitter: str, customer: str) -> di
             "holder": _holder(step), "waited": duration(_now() - since), "since": since}
 
 
+def _names() -> dict[str, str]:
+    """Every user's name, read once per request (a list of 200 approvals named each holder by a query)."""
+    if "board_names" not in g:
+        g.board_names = board_repo.user_names(_db())
+    return g.board_names  # type: ignore[no-any-return]
+
+
+def _teams() -> dict[str, set[str]]:
+    """Everyone below each manager (scope.teams), read once per request."""
+    if "board_teams" not in g:
+        g.board_teams = teams(_db())
+    return g.board_teams  # type: ignore[no-any-return]
+
+
 def _holder(step: Any) -> str:
     if step is None:
         return "—"
     if step.approver_id:
-        user = directory.get_user(_db(), step.approver_id)
-        return user.name if user else step.approver_id
+        return _names().get(step.approver_id, step.approver_id)
     return f"角色：{step.approver_role or step.approver_spec}"
 
 
@@ -253,7 +266,8 @@ def team(manager_id: str) -> str:
     below = viewer.sees_all or manager_id == viewer.user.id or (viewer.people is not None and manager_id in viewer.people)
     if manager is None or not below or not team_ids(_db(), manager_id):
         abort(403, "无权查看这个团队")
-    children = [(u, u.name, "team" if team_ids(_db(), u.id) else "rep") for u in direct_reports(_db(), manager_id)]
+    under = _teams()
+    children = [(u, u.name, "team" if under.get(u.id) else "rep") for u in direct_reports(_db(), manager_id)]
     return _health_page(viewer, manager, f"{manager.name}团队", children)
 
 
@@ -278,14 +292,16 @@ def _health_page(viewer: Viewer, who: User | None, title: str, children: list[tu
     scope = people if people is not None else weekly.people_of(db, who)
     weeks = list(_trend_weeks(week_of(now, now)))
     this_week = m.compute_all(m.Query(db, scope, weeks[-1], settings))
-    by_week = [(w, m.compute_all(m.Query(db, scope, w, settings), TREND_METRICS)) for w in weeks[:-1]]
+    by_week = list(zip(weeks[:-1], snapshots.samples_by_week(db, settings, scope, weeks[:-1], TREND_METRICS),
+                       strict=True))
     by_week.append((weeks[-1], this_week))
     figures = m.figures(this_week, scope, settings)
-    rows = []
+    rows, below = [], _teams() if children else {}
+    key_samples = {key: this_week.get(key) for key in TREND_METRICS}  # the drill-down table shows these
     for user, label, kind in children:
-        group = {user.id} if kind == "rep" else weekly.people_of(db, user)
+        group = {user.id} if kind == "rep" else {user.id, *below.get(user.id, ())}
         rows.append({"user": user, "label": label, "kind": kind,
-                     "figures": {f.metric.key: f for f in m.figures(this_week, group, settings)}})
+                     "figures": {f.metric.key: f for f in m.figures(key_samples, group, settings)}})
     trend = {"weeks": [w.label for w in weeks], "series": [
         {"name": m.BY_KEY[key].name, "data": [_rounded(samples, scope, key) for _, samples in by_week]}
         for key in TREND_METRICS]}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers import handover, leads_report, leads_sla, org_sync, risk_followup
 from handlers.context import Context
-from handlers.health import weekly
+from handlers.health import snapshots, weekly
 from handlers.opportunities.escalation import flag_stale_opportunities
 from scheduler import archive_pull, escalation
 from scheduler.settings import WorkerSettings
@@ -39,6 +39,7 @@ CHECKS: dict[str, Check] = {
     "org_sync": org_sync.scheduled_org_sync,
     "stale_opportunities": flag_stale_opportunities,
     "weekly_report": weekly.send_weekly_reports,
+    "health_snapshots": snapshots.save_weekly_snapshots,
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Approval, ApprovalStep, AuditEntry, Customer, RiskEvent, Todo, User
@@ -93,18 +93,24 @@ def open_approvals(session: Session, people: People, limit: int | None = None) -
     return session.execute(stmt.limit(limit) if limit else stmt).all()
 
 
+def _flag(condition: ColumnElement[bool]) -> Any:
+    """1 where `condition` holds, else 0: compared in the database, so the rows carry no times to parse."""
+    return case((condition, 1), else_=0)
+
+
 def todos_due(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
-    """(owner_id, id, due_at, done_at) of owned to-dos due in [start, end)."""
+    """(owner_id, id, closed_by_due 1/0) of owned to-dos due in [start, end)."""
     return session.execute(
-        select(Todo.owner_id, Todo.id, Todo.due_at, Todo.done_at)
+        select(Todo.owner_id, Todo.id,
+               _flag(and_(Todo.done_at.is_not(None), Todo.done_at <= Todo.due_at)).label("closed_by_due"))
         .where(Todo.owner_id.is_not(None), Todo.due_at >= start, Todo.due_at < end, *_in(Todo.owner_id, people))
     ).all()
 
 
 def todos_created(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
-    """(owner_id, id, due_at) of owned to-dos created in [start, end)."""
+    """(owner_id, id, no_due 1/0) of owned to-dos created in [start, end)."""
     return session.execute(
-        select(Todo.owner_id, Todo.id, Todo.due_at)
+        select(Todo.owner_id, Todo.id, _flag(Todo.due_at.is_(None)).label("no_due"))
         .where(Todo.owner_id.is_not(None), Todo.created_at >= start, Todo.created_at < end,
                *_in(Todo.owner_id, people))
     ).all()
@@ -169,12 +175,10 @@ def risks(session: Session, people: People, start: datetime, end: datetime,
 
 def open_risks_by_severity(session: Session, people: People) -> Sequence[Row[Any]]:
     """(severity, count) of open risk events (the 风险 panel's tiles)."""
-    return session.execute(
-        select(RiskEvent.severity, func.count())
-        .outerjoin(Customer, Customer.id == RiskEvent.customer_id)
-        .where(RiskEvent.status == RiskStatus.OPEN, *_in(Customer.owner_id, people))
-        .group_by(RiskEvent.severity)
-    ).all()
+    stmt = select(RiskEvent.severity, func.count()).select_from(RiskEvent)
+    if people is not None:  # the company's count needs no owner, so no join to every risk's customer
+        stmt = stmt.outerjoin(Customer, Customer.id == RiskEvent.customer_id).where(*_in(Customer.owner_id, people))
+    return session.execute(stmt.where(RiskEvent.status == RiskStatus.OPEN).group_by(RiskEvent.severity)).all()
 
 
 def overdue_by_owner(session: Session, people: People, at: datetime) -> Sequence[Row[Any]]:
@@ -187,14 +191,25 @@ def overdue_by_owner(session: Session, people: People, at: datetime) -> Sequence
     ).all()
 
 
-def risk_facts(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
-    """(customer owner, severity, status, outcome, created_at) of risks open now or raised in [start, end)."""
+def open_risks_by_owner(session: Session, people: People, end: datetime,
+                        severities: Collection[str]) -> Sequence[Row[Any]]:
+    """(customer owner, count) of risk events of `severities` raised before `end` and open now."""
     return session.execute(
-        select(Customer.owner_id, RiskEvent.severity, RiskEvent.status, RiskEvent.outcome, RiskEvent.created_at)
+        select(Customer.owner_id, func.count())
+        .select_from(RiskEvent).outerjoin(Customer, Customer.id == RiskEvent.customer_id)
+        .where(RiskEvent.status == RiskStatus.OPEN, RiskEvent.created_at < end,
+               RiskEvent.severity.in_(list(severities)), *_in(Customer.owner_id, people))
+        .group_by(Customer.owner_id)
+    ).all()
+
+
+def risks_raised(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+    """(customer owner, id, settled 1/0: closed or an outcome recorded) of risks raised in [start, end)."""
+    settled = or_(RiskEvent.status != RiskStatus.OPEN, and_(RiskEvent.outcome.is_not(None), RiskEvent.outcome != ""))
+    return session.execute(
+        select(Customer.owner_id, RiskEvent.id, _flag(settled).label("settled"))
         .outerjoin(Customer, Customer.id == RiskEvent.customer_id)
-        .where(RiskEvent.created_at < end,
-               or_(RiskEvent.status == RiskStatus.OPEN, RiskEvent.created_at >= start),
-               *_in(Customer.owner_id, people))
+        .where(RiskEvent.created_at >= start, RiskEvent.created_at < end, *_in(Customer.owner_id, people))
     ).all()
 
 
@@ -217,10 +232,12 @@ def count_open_approvals(session: Session, people: People) -> int:
 
 def silent_customers(session: Session, people: People, before: datetime) -> Sequence[Row[Any]]:
     """(owner_id, count) of active customers whose last activity is older than `before`."""
+    # For the company too the owners drive the search (owner IN the directory, not IS NOT NULL): one short
+    # index-only range per owner on ix_customers_owner_silent, instead of every active customer and a sort.
+    owners = [Customer.owner_id.in_(select(User.id))] if people is None else _in(Customer.owner_id, people)
     return session.execute(
         select(Customer.owner_id, func.count())
-        .where(Customer.status == CustomerStatus.ACTIVE, Customer.owner_id.is_not(None),
-               Customer.last_activity_at < before, *_in(Customer.owner_id, people))
+        .where(Customer.status == CustomerStatus.ACTIVE, Customer.last_activity_at < before, *owners)
         .group_by(Customer.owner_id)
     ).all()
 

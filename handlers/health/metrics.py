@@ -66,7 +66,15 @@ class Query:
     people: Collection[str] | None
     week: Week
     settings: BusinessSettings
-    memo: dict[str, Any] = field(default_factory=dict, compare=False)  # what several metrics read, read once
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def rows(self, read: Callable[..., Any], *args: Any) -> Any:
+        """`read(session, people, *args)` once per query: the metrics that read the same rows (three read
+        the approvals decided this week) share one round trip."""
+        key = (read, args)
+        if key not in self.memo:
+            self.memo[key] = read(self.session, self.people, *args)
+        return self.memo[key]
 
 
 MetricFn = Callable[[Query], Samples]
@@ -128,8 +136,7 @@ def penetration_stage_dwell(query: Query) -> Samples:
 def approval_median_hours(query: Query) -> Samples:
     """Hours from submitting a version to its final decision (approved or returned), decided this week."""
     out = Samples("median")
-    for person, _, created, decided, _ in q.approvals_decided(query.session, query.people, query.week.start,
-                                                              query.week.as_of):
+    for person, _, created, decided, _ in query.rows(q.approvals_decided, query.week.start, query.week.as_of):
         out.add(person, _hours(decided - created))
     return out
 
@@ -137,8 +144,7 @@ def approval_median_hours(query: Query) -> Samples:
 def approval_within_5wd_share(query: Query) -> Samples:
     """Share of versions decided this week within 5 working days (Mon–Fri) of submission."""
     out = Samples("share")
-    for person, _, created, decided, _ in q.approvals_decided(query.session, query.people, query.week.start,
-                                                              query.week.as_of):
+    for person, _, created, decided, _ in query.rows(q.approvals_decided, query.week.start, query.week.as_of):
         out.add(person, float(decided <= add_working_days(created, WORKING_DAYS)))
     return out
 
@@ -146,7 +152,7 @@ def approval_within_5wd_share(query: Query) -> Samples:
 def approval_step_median_hours(query: Query) -> Samples:
     """Hours each step was held by its approver (started to decided), steps decided this week."""
     out = Samples("median")
-    for row in q.steps_decided(query.session, query.people, query.week.start, query.week.as_of):
+    for row in query.rows(q.steps_decided, query.week.start, query.week.as_of):
         if row.started_at is not None:
             out.add(row.submitter_id, _hours(row.decided_at - row.started_at))
     return out
@@ -155,8 +161,7 @@ def approval_step_median_hours(query: Query) -> Samples:
 def approval_return_share(query: Query) -> Samples:
     """Share of versions decided this week that were returned (驳回) rather than approved."""
     out = Samples("share")
-    for person, _, _, _, status in q.approvals_decided(query.session, query.people, query.week.start,
-                                                       query.week.as_of):
+    for person, _, _, _, status in query.rows(q.approvals_decided, query.week.start, query.week.as_of):
         out.add(person, float(status == ApprovalStatus.REJECTED))
     return out
 
@@ -164,7 +169,7 @@ def approval_return_share(query: Query) -> Samples:
 def penetration_approval(query: Query) -> Samples:
     """动作穿透率, approval: share of steps decided this week within their SLA with no escalation."""
     out = Samples("share")
-    for row in q.steps_decided(query.session, query.people, query.week.start, query.week.as_of):
+    for row in query.rows(q.steps_decided, query.week.start, query.week.as_of):
         on_time = (row.started_at is not None and row.escalation_level == 0
                    and row.decided_at - row.started_at <= timedelta(hours=row.sla_hours))
         out.add(row.submitter_id, float(on_time))
@@ -184,8 +189,8 @@ def todo_overdue_open(query: Query) -> Samples:
 def todo_closed_by_due_share(query: Query) -> Samples:
     """Share of owned to-dos due this week (up to now) that were closed by their due time."""
     out = Samples("share")
-    for person, _, due, done in q.todos_due(query.session, query.people, query.week.start, query.week.as_of):
-        out.add(person, float(done is not None and done <= due))
+    for person, _, closed_by_due in q.todos_due(query.session, query.people, query.week.start, query.week.as_of):
+        out.add(person, float(closed_by_due))
     return out
 
 
@@ -215,20 +220,16 @@ def penetration_handoff_claim(query: Query) -> Samples:
 def risk_open_high(query: Query) -> Samples:
     """Open risk events of severity high (or critical)."""
     out = Samples("count")
-    for person, severity, status, _, _ in q.risk_facts(query.session, query.people, query.week.start,
-                                                        query.week.as_of):
-        if status == "open" and severity in HIGH_SEVERITIES:
-            out.add(person, 1)
+    for person, count in q.open_risks_by_owner(query.session, query.people, query.week.as_of, HIGH_SEVERITIES):
+        out.values[person] += [1.0] * count
     return out
 
 
 def risk_outcome_share(query: Query) -> Samples:
     """Share of the risks raised this week that are closed or have an outcome recorded."""
     out = Samples("share")
-    for person, _, status, outcome, created in q.risk_facts(query.session, query.people, query.week.start,
-                                                             query.week.as_of):
-        if created >= query.week.start:
-            out.add(person, float(status != "open" or bool(outcome)))
+    for person, _, settled in q.risks_raised(query.session, query.people, query.week.start, query.week.as_of):
+        out.add(person, float(settled))
     return out
 
 
@@ -267,11 +268,11 @@ def pei(query: Query) -> Samples:
         if not (row.note or "").strip():
             out.add(row.submitter_id, 1)  # an approval asked for with no note: what was asked is missing
     for row in created:
-        if row.due_at is None:
+        if row.no_due:
             out.add(row.owner_id, 1)
     actions: Iterable[str | None] = [
         *(r.submitter_id for r in submitted), *(r.owner_id for r in created),
-        *(r.submitter_id for r in q.steps_decided(s, people, start, end)),
+        *(r.submitter_id for r in query.rows(q.steps_decided, start, end)),
         *(r.owner_id for r in q.todos_closed(s, people, start, end)),
     ]
     for terms in (lead_facts.lead_pei(s, people, query.week, query.settings, query.memo),

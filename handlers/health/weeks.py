@@ -57,8 +57,9 @@ def _week(year: int, number: int, now: datetime | None) -> Week:
 def add_working_days(at: datetime, days: int) -> datetime:
     """The same local time `days` working days (Monday to Friday) later; public holidays are not known."""
     local = at.astimezone(display_zone())
-    while days > 0:
-        local += timedelta(days=1)
-        if local.weekday() < 5:
+    weekday, step = local.weekday(), 0
+    while days > 0:  # count on the weekday number: the report calls this once per approval
+        step += 1
+        if (weekday + step) % 7 < 5:
             days -= 1
-    return local
+    return local + timedelta(days=step)
