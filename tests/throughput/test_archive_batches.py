@@ -33,7 +33,7 @@ def test_a_bad_archived_message_fails_alone_and_a_rerun_handles_nothing_twice(ru
     monkeypatch.setattr(inbound, "ARCHIVE_BATCH", 4)
     transactions: list[int] = []
     real = inbound._handle_batch
-    monkeypatch.setattr(inbound, "_handle_batch", lambda *a: transactions.append(len(a[-1])) or real(*a))
+    monkeypatch.setattr(inbound, "_handle_batch", lambda *a: transactions.append(len(a[4])) or real(*a))
 
     def explode(ctx, stored, customer, msg):
         if msg.msg_id == "a5":
