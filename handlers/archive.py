@@ -24,10 +24,10 @@ from handlers.event_model import ArchivedMessage, ArchiveReady
 from handlers.events import on_event
 from handlers.model import Card, InboundMessage
 from storage import directory
+from storage.bulk_writes import store_inbound_batch
 from storage.common import insert_ignore
 from storage.db import transaction
 from storage.models import Cursor
-from storage.queues import store_inbound_many
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def ingest(session: Session, platform: str, messages: Iterable[ArchivedMessage],
     # one INSERT for them all (a pull brings up to 1,000 messages; one round trip each cost PostgreSQL
     # most of an import's time)
     for i in range(0, len(items), INGEST_ROWS):
-        for stored in store_inbound_many(session.connection(), items[i:i + INGEST_ROWS], now):
+        for stored in store_inbound_batch(session, items[i:i + INGEST_ROWS], now):
             if stored:
                 report.stored += 1
             else:

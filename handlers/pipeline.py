@@ -77,7 +77,8 @@ def handle_archived(ctx: Context, messages: list[InboundMessage]) -> None:
                          msg_type=msg.msg_type[:16] or "text", file_name=msg.file_name or None,
                          file_size=msg.file_size, file_md5=msg.file_md5 or None))
     stored = batch_lookups.add_messages(ctx.session, platform, rows)
-    fresh = [(stored[m.msg_id], whose[m.msg_id][1], m) for m in messages if m.msg_id in stored]  # not redeliveries
+    # not redeliveries (already on the timeline), each message once
+    fresh = [(stored.pop(m.msg_id), whose[m.msg_id][1], m) for m in messages if m.msg_id in stored]
     scanned = [item for item in fresh if item[2].from_customer]
     if scanned:
         for prepare in words_batch_preparers:

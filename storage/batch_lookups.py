@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam, insert, select, text
+from sqlalchemy import ColumnElement, Table, any_, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from storage.directory import CONSOLE
+from storage.json_rows import insert_json_rows, json_rows
 from storage.models import Conversation, Customer, CustomerIdentity, Message, User, UserIdentity
+
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 
 
 def among(session: Session, column: QueryableAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -76,6 +79,11 @@ def add_messages(session: Session, platform: str, rows: list[dict[str, object]])
     ids = [str(r["platform_msg_id"]) for r in rows]
     if not ids:
         return {}
+    if session.get_bind().dialect.name == "postgresql":
+        # one statement: inserted, conflicts skipped, and the new rows back as objects
+        stmt = insert_json_rows(_MESSAGES, tuple(rows[0]), ("platform", "platform_msg_id"), "messages.*")
+        new = session.scalars(select(Message).from_statement(stmt), {"rows": json_rows(rows)})
+        return {m.platform_msg_id: m for m in new}
     there = set(session.scalars(select(Message.platform_msg_id)
                                 .where(Message.platform == platform, among(session, Message.platform_msg_id, ids))))
     fresh = [r for r in rows if r["platform_msg_id"] not in there]
