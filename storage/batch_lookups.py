@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, insert, select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, Table, any_, bindparam, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from storage.directory import CONSOLE
@@ -81,21 +81,14 @@ def add_messages(session: Session, platform: str, rows: list[dict[str, object]])
         return {}
     if session.get_bind().dialect.name == "postgresql":
         # one statement: inserted, conflicts skipped, and the new rows back as objects
-        stmt = insert_json_rows(_MESSAGES, tuple(rows[0]), ("platform", "platform_msg_id"), "messages.*")
-        new = session.scalars(select(Message).from_statement(stmt), {"rows": json_rows(rows)})
+        as_json = insert_json_rows(_MESSAGES, tuple(rows[0]), ("platform", "platform_msg_id"), "messages.*")
+        new = session.scalars(select(Message).from_statement(as_json), {"rows": json_rows(rows)})
         return {m.platform_msg_id: m for m in new}
-    there = set(session.scalars(select(Message.platform_msg_id)
-                                .where(Message.platform == platform, among(session, Message.platform_msg_id, ids))))
-    fresh = [r for r in rows if r["platform_msg_id"] not in there]
-    if fresh:
-        # render_nulls: every row the same columns, so one executemany (the ORM otherwise leaves out a
-        # row's None values and splits the rows into a statement per run of like rows)
-        session.execute(insert(Message).execution_options(render_nulls=True), fresh)
-    fresh_ids = [str(r["platform_msg_id"]) for r in fresh]
-    if not fresh_ids:
-        return {}
-    return {m.platform_msg_id: m for m in session.scalars(
-        select(Message).where(Message.platform == platform, among(session, Message.platform_msg_id, fresh_ids)))}
+    # SQLite: one multi-row INSERT handing the new rows back as objects (render_nulls: every row the
+    # same columns, or the ORM splits the rows into a statement per run of like rows)
+    stmt = (sqlite.insert(Message).on_conflict_do_nothing(index_elements=["platform", "platform_msg_id"])
+            .returning(Message).execution_options(render_nulls=True))
+    return {m.platform_msg_id: m for m in session.scalars(stmt, rows)}
 
 
 def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
