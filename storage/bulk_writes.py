@@ -1,21 +1,29 @@
 """Writes for a large batch at once (an archive pull stores up to 1,000 messages in one transaction):
-on PostgreSQL as one JSON document (storage.json_rows), on SQLite as the VALUES it parses in C."""
+on PostgreSQL as one JSON document (as storage.json_rows explains), on SQLite as the VALUES it parses in C."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from storage.json_rows import insert_json_rows, json_rows
 from storage.models import InboundItem
 from storage.queues import store_inbound_many
 from storage.states import InboundStatus
 
-_INBOUND: Table = InboundItem.__table__  # type: ignore[assignment]
-_INBOUND_COLUMNS = ("platform", "dedupe_key", "kind", "payload", "received_at", "status", "available_at", "attempts")
+# The payload travels as its JSON text inside the document and is cast back: PostgreSQL's JSON functions
+# would turn its escapes (a \u0000 a customer typed) into text, which it cannot hold.
+_STORE_INBOUND_JSON = text(
+    "INSERT INTO inbound (platform, dedupe_key, kind, payload, received_at, status, available_at, attempts) "
+    "SELECT platform, dedupe_key, kind, CAST(payload AS json), :now, :status, :now, 0 "
+    "FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
+    "AS (platform varchar, dedupe_key varchar, kind varchar, payload text)) WITH ORDINALITY AS r "
+    "ORDER BY r.ordinality "
+    "ON CONFLICT (platform, dedupe_key) DO NOTHING RETURNING platform, dedupe_key"
+).bindparams(bindparam("now", type_=InboundItem.__table__.c.received_at.type))
 
 
 def store_inbound_batch(session: Session, items: list[tuple[str, str, str, dict[str, Any]]],
@@ -31,10 +39,9 @@ def store_inbound_batch(session: Session, items: list[tuple[str, str, str, dict[
         key = (platform, dedupe_key[:255])
         if key not in first:
             first[key] = i
-            rows.append(dict(platform=key[0], dedupe_key=key[1], kind=kind, payload=payload, received_at=now,
-                             status=InboundStatus.PENDING.value, available_at=now, attempts=0))
+            rows.append(dict(platform=key[0], dedupe_key=key[1], kind=kind, payload=json.dumps(payload)))
     if not rows:
         return []
-    stmt = insert_json_rows(_INBOUND, _INBOUND_COLUMNS, ("platform", "dedupe_key"), "platform, dedupe_key")
-    inserted = {(p, k) for p, k in conn.execute(stmt, {"rows": json_rows(rows)})}
+    inserted = {(p, k) for p, k in conn.execute(_STORE_INBOUND_JSON, {
+        "rows": json.dumps(rows), "now": now, "status": InboundStatus.PENDING.value})}
     return [(p, k[:255]) in inserted and first[(p, k[:255])] == i for i, (p, k, _, _) in enumerate(items)]

@@ -3,7 +3,9 @@
 A multi-row VALUES of thousands of parameters (an archive pull's inbound items, a batch's timeline)
 costs psycopg more to parse than the server to insert, an executemany a round of Python per row, and
 an array of JSON texts more to escape: one JSON text parameter costs one json.dumps. The statement's
-text depends only on the table and the columns, so it is built (and parsed by psycopg) once.
+text depends only on the table and the columns, so it is built (and parsed by psycopg) once. The server
+turns the document's strings into text, so a string must hold no NUL (text cannot): the batch path
+strips NUL and lone surrogates from the words, as the one-by-one path does (handlers.pipeline).
 """
 
 from __future__ import annotations
