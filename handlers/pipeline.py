@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # The listeners run over scanned words (handlers.registry lists them; tests may swap the list).
 words_listeners: list[registry.WordsListener] = list(registry.WORDS_LISTENERS)
+words_batch_preparers: list[registry.WordsBatchPreparer] = list(registry.WORDS_BATCH_PREPARERS)
 # Called with each message before its write transaction opens: slow pure work (keyword scanning) done
 # here keeps that transaction, and on SQLite the database's write lock, short.
 Preparer = Callable[[Any, InboundMessage], None]
@@ -76,11 +77,13 @@ def handle_archived(ctx: Context, messages: list[InboundMessage]) -> None:
                          msg_type=msg.msg_type[:16] or "text", file_name=msg.file_name or None,
                          file_size=msg.file_size, file_md5=msg.file_md5 or None))
     stored = batch_lookups.add_messages(ctx.session, platform, rows)
-    for msg in messages:
-        message = stored.get(msg.msg_id)
-        if message is None:
-            continue  # already on the timeline: a redelivery
-        user, customer = whose[msg.msg_id]
+    # not redeliveries (already on the timeline), each message once
+    fresh = [(stored.pop(m.msg_id), whose[m.msg_id][1], m) for m in messages if m.msg_id in stored]
+    scanned = [item for item in fresh if item[2].from_customer]
+    if scanned:
+        for prepare in words_batch_preparers:
+            prepare(ctx, scanned)
+    for message, customer, msg in fresh:
         if customer is not None:
             repo.touch(customer, msg.time)
         if msg.from_customer:

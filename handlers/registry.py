@@ -40,5 +40,9 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (customers, todos, risk, approval_comm
                                             contacts, org_events, archive, risk_feedback, leads_commands, leads_pool,
                                             handover, opportunity_commands)
 WORDS_LISTENERS: tuple[WordsListener, ...] = (risk.scan_words,)
+# Called once with a batch's stored messages (archived ones, handled many to a transaction) before the
+# words listeners run over each: bulk lookups and locks the listeners then find done.
+WordsBatchPreparer = Callable[[Context, list[tuple[Message, Customer | None, InboundMessage]]], None]
+WORDS_BATCH_PREPARERS: tuple[WordsBatchPreparer, ...] = (risk.prepare_words_batch,)
 # Run over each message before its write transaction opens (slow pure work, e.g. keyword scanning).
 PREPARERS: tuple[Callable[[Any, InboundMessage], None], ...] = (scanning.prescan_message,)

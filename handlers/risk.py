@@ -22,6 +22,7 @@ from handlers.scanning import RuleHits, quote_words, scanned, spans_of
 from handlers.settings import BusinessSettings, RuleConfig
 from handlers.timefmt import local_time
 from storage import risks
+from storage import todos as todo_repo
 from storage.models import Customer, Message, RiskEvent, User
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,22 @@ def scan_words(ctx: Context, stored: Message, customer: Customer | None, msg: In
         elif rule.kind == "change":  # a new requirement: a to-do to record it with 变更
             cards += raise_change_todo(ctx, stored, customer, msg, found)
     return raise_risks(ctx, stored, customer, msg, risky) + cards
+
+
+def prepare_words_batch(ctx: Context, items: Sequence[tuple[Message, Customer | None, InboundMessage]]) -> None:
+    """Before scan_words runs over a batch of messages in one transaction: lock, in one statement, the
+    customers whose words fire a rule, and load their open risk events and to-dos in one query each;
+    scan_words then decides "join or raise" for each message without asking the database again."""
+    fired = {customer.id for stored, customer, _msg in items
+             if customer is not None and (stored.text or "").strip() and scanned(ctx.settings, stored.text or "")}
+    if not fired:
+        return
+    risks.lock_customers(ctx.session, fired)
+    hours = ctx.settings.scan.cooldown_hours
+    if hours > 0:
+        since = ctx.now - timedelta(hours=hours)
+        risks.preload_open_events(ctx.session, fired, since)
+        todo_repo.preload_open_from_rules(ctx.session, fired, since)
 
 
 # ---------------------------------------------------------------------------------------------- helpers

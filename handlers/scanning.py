@@ -30,7 +30,16 @@ def reading_words(scan: ScanConfig) -> ScanWords:
 
 def engine_for(settings: BusinessSettings) -> KeywordEngine:
     """The keyword engine for these settings; rebuilt only when the rules or [scan] change."""
-    return _engine(settings.rules, settings.scan)
+    global _last_engine
+    last = _last_engine
+    if last is not None and last[0] is settings.rules and last[1] is settings.scan:
+        return last[2]  # the same settings objects: skip hashing every rule (a batch asks per message)
+    engine = _engine(settings.rules, settings.scan)
+    _last_engine = (settings.rules, settings.scan, engine)
+    return engine
+
+
+_last_engine: tuple[tuple[RuleConfig, ...], ScanConfig, KeywordEngine] | None = None
 
 
 _prescanned = threading.local()

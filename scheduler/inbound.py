@@ -15,9 +15,10 @@ from handlers.events import stored_event
 from handlers.model import Card, InboundMessage
 from handlers.pipeline import handle_archived, handle_event, handle_message, prepare_message
 from scheduler.settings import WorkerSettings
+from storage.batch_lookups import among, plan_for_values
 from storage.db import transaction
 from storage.models import InboundItem
-from storage.queues import claim_inbound
+from storage.queues import claim_inbound_rows
 from storage.states import InboundStatus
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def process_inbound(factory: sessionmaker[Session], settings: WorkerSettings, no
     and every item of a batch that failed, one transaction each, so one bad message cannot block the
     others."""
     with transaction(factory) as session:
-        items = [(i.id, i.kind, i.payload, i.attempts) for i in claim_inbound(session, now, worker, lease, limit)]
+        items = [(i.id, i.kind, i.payload, i.attempts) for i in claim_inbound_rows(session, now, worker, lease, limit)]
     done = 0
     chunk: list[tuple[int, str, dict, int]] = []
     for n, item in enumerate(items):
@@ -50,7 +51,7 @@ def process_inbound(factory: sessionmaker[Session], settings: WorkerSettings, no
 
 
 # archived messages handled in one transaction (one commit, one fsync on PostgreSQL, for them all)
-ARCHIVE_BATCH = 200
+ARCHIVE_BATCH = 500
 
 
 def _batchable(kind: str, payload: dict) -> bool:
@@ -59,20 +60,22 @@ def _batchable(kind: str, payload: dict) -> bool:
 
 def _handle_chunk(factory: sessionmaker[Session], settings: WorkerSettings, now: datetime, worker: str,
                   chunk: list[tuple[int, str, dict, int]]) -> int:
-    for _item_id, _kind, payload, _attempts in chunk:  # the whole batch scanned before its transaction
-        prepare_message(settings, InboundMessage.from_dict(payload))
-    if _handle_batch(factory, settings, now, worker, chunk):
+    messages = [InboundMessage.from_dict(payload) for _item_id, _kind, payload, _attempts in chunk]
+    for msg in messages:  # the whole batch scanned before its transaction
+        prepare_message(settings, msg)
+    if _handle_batch(factory, settings, now, worker, chunk, messages):
         return len(chunk)
     # one of them failed or lost its claim: the batch was rolled back, now one at a time
     return sum(_handle_one(factory, settings, now, worker, *item) for item in chunk)
 
 
 def _handle_batch(factory: sessionmaker[Session], settings: WorkerSettings, now: datetime, worker: str,
-                  chunk: list[tuple[int, str, dict, int]]) -> bool:
-    """Handle a chunk of archived messages in one transaction; False (all rolled back) if any failed."""
+                  chunk: list[tuple[int, str, dict, int]], messages: list[InboundMessage]) -> bool:
+    """Handle a chunk of archived messages (and their payloads read) in one transaction; False (all
+    rolled back) if any failed."""
     try:
         with transaction(factory) as session:
-            messages = [InboundMessage.from_dict(payload) for _id, _kind, payload, _attempts in chunk]
+            plan_for_values(session)
             for platform in dict.fromkeys(m.platform for m in messages):
                 handle_archived(Context(session, settings, now), [m for m in messages if m.platform == platform])
             if _mark_many(session, [i[0] for i in chunk], worker, now) != len(chunk):
@@ -138,7 +141,7 @@ def _mark(session: Session, item_id: int, worker: str, **values: object) -> bool
 def _mark_many(session: Session, item_ids: list[int], worker: str, now: datetime) -> int:
     """Mark items this worker holds done; returns how many it still held."""
     result = session.execute(update(InboundItem)
-                             .where(InboundItem.id.in_(item_ids), InboundItem.claimed_by == worker,
+                             .where(among(session, InboundItem.id, item_ids), InboundItem.claimed_by == worker,
                                     InboundItem.status == InboundStatus.PENDING)
                              .values(claimed_by=None, status=InboundStatus.DONE, processed_at=now, error=None))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from storage.batch_lookups import among
 from storage.common import insert_ignore
 from storage.models import InboundItem, OutboxItem
 from storage.states import OUTBOX, InboundStatus, OutboxStatus
@@ -256,3 +257,28 @@ def drop_outbox(session: Session, ids: list[int]) -> list[int]:
                        target=OutboxStatus.DROPPED, claimed_by=None, claimed_until=None):
             done.append(item_id)
     return done
+
+
+def claim_inbound_rows(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[Row[Any]]:
+    """claim_inbound as plain rows (id, kind, payload, attempts, claimed_by, available_at), oldest first,
+    straight from the claiming UPDATE: the inbound job reads nothing else, and building 500 ORM objects
+    cost it more than the claim itself. The ids go in as one array on PostgreSQL (among)."""
+    ids = session.scalars(
+        select(InboundItem.id)
+        .where(InboundItem.status == InboundStatus.PENDING, InboundItem.available_at <= now)
+        .order_by(InboundItem.id)
+        .limit(limit)
+    ).all()
+    if not ids:
+        return []
+    # one conditional UPDATE for them all: an item another worker claimed meanwhile no longer matches
+    rows = session.execute(
+        update(InboundItem)
+        .where(among(session, InboundItem.id, ids), InboundItem.status == InboundStatus.PENDING,
+               InboundItem.available_at <= now)
+        .values(available_at=now + lease, claimed_by=worker, attempts=InboundItem.attempts + 1)
+        .returning(InboundItem.id, InboundItem.kind, InboundItem.payload, InboundItem.attempts,
+                   InboundItem.claimed_by, InboundItem.available_at),
+        execution_options=NO_SYNC,
+    ).all()
+    return sorted(rows, key=lambda row: row.id)

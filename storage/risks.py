@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from storage.batch_lookups import among, transaction_cache
 from storage.models import Customer, RiskEvent, RiskVote
 from storage.states import RiskStatus
 
@@ -19,18 +22,29 @@ def lock_customer(session: Session, customer_id: int) -> None:
     """Hold the customer's row until commit, so two workers scanning words of the same customer
     decide "join or raise" one after the other (SQLite already serializes writers). Locked once per
     transaction: a batch of archived messages meets the same customers again and again."""
-    current = session.get_transaction()
-    held: tuple[object, set[int]] | None = session.info.get("risk_locks")
-    if held is None or held[0] is not current:
-        held = session.info["risk_locks"] = (current, set())
-    if customer_id in held[1]:
+    lock_customers(session, [customer_id])
+
+
+def lock_customers(session: Session, customer_ids: Iterable[int]) -> None:
+    """lock_customer for many in one statement (in id order, so two batches never deadlock)."""
+    held = transaction_cache(session, "risk_locks")
+    wanted = sorted(set(customer_ids) - held.keys())
+    if not wanted:
         return
-    session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
-    held[1].add(customer_id)
+    session.execute(select(Customer.id).where(among(session, Customer.id, wanted)).order_by(Customer.id).with_for_update())
+    held.update(dict.fromkeys(wanted))
 
 
 def open_event(session: Session, rule: str, customer_id: int, since: datetime) -> RiskEvent | None:
     """The open event of this rule on this customer last hit at or after `since`, if any."""
+    loaded = _preloaded(session, since)
+    if loaded is not None and customer_id in loaded.customers:
+        event = loaded.newest.get((rule, customer_id))
+        if event is None:
+            return None
+        if event.status == RiskStatus.OPEN and event.last_hit_at >= since:
+            return event
+        # closed meanwhile in this transaction: an older one may still qualify, ask the database
     stmt = (
         select(RiskEvent)
         .where(RiskEvent.rule == rule, RiskEvent.customer_id == customer_id, RiskEvent.status == RiskStatus.OPEN,
@@ -40,6 +54,45 @@ def open_event(session: Session, rule: str, customer_id: int, since: datetime) -
     return session.scalars(stmt.limit(1)).first()
 
 
+@dataclass
+class _OpenEvents:
+    """Open events of some customers last hit at or after `since`: the newest per (rule, customer)."""
+
+    since: datetime
+    customers: set[int] = field(default_factory=set)
+    newest: dict[tuple[str, int], RiskEvent] = field(default_factory=dict)
+
+    def keep(self, event: RiskEvent) -> None:
+        """open_event's order: the latest hit first, then the highest id."""
+        key = (event.rule, event.customer_id or 0)
+        known = self.newest.get(key)
+        if known is None or (event.last_hit_at, event.id) > (known.last_hit_at, known.id):
+            self.newest[key] = event
+
+
+def preload_open_events(session: Session, customer_ids: Collection[int], since: datetime) -> None:
+    """Load in one query the open events of these customers last hit at or after `since`; open_event
+    answers from them for the rest of the transaction (add_event adds the new ones): a batch of
+    archived messages asks for the same customers' events again and again."""
+    cache = transaction_cache(session, "open_risk_events")
+    loaded: _OpenEvents | None = cache.get("events")
+    if loaded is None or loaded.since != since:
+        loaded = cache["events"] = _OpenEvents(since)
+    wanted = set(customer_ids) - loaded.customers
+    if not wanted:
+        return
+    for event in session.scalars(select(RiskEvent).where(among(session, RiskEvent.customer_id, wanted),
+                                                         RiskEvent.status == RiskStatus.OPEN,
+                                                         RiskEvent.last_hit_at >= since)):
+        loaded.keep(event)
+    loaded.customers |= wanted
+
+
+def _preloaded(session: Session, since: datetime) -> _OpenEvents | None:
+    loaded: _OpenEvents | None = transaction_cache(session, "open_risk_events").get("events")
+    return loaded if loaded is not None and loaded.since == since else None
+
+
 def add_event(session: Session, *, customer_id: int | None, rule: str, label: str, severity: str, keyword: str,
               text: str, message_id: int | None, at: datetime) -> RiskEvent:
     """Store a new open risk event (one hit so far)."""
@@ -47,6 +100,9 @@ def add_event(session: Session, *, customer_id: int | None, rule: str, label: st
                       text=text, message_id=message_id, status=RiskStatus.OPEN, hits=1, created_at=at, last_hit_at=at)
     session.add(event)
     session.flush()
+    loaded: _OpenEvents | None = transaction_cache(session, "open_risk_events").get("events")
+    if loaded is not None and customer_id in loaded.customers and at >= loaded.since:
+        loaded.keep(event)
     return event
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage import audit
+from storage.batch_lookups import among, transaction_cache
 from storage.models import Todo
 from storage.states import TODO, TodoStatus
 
@@ -30,14 +33,56 @@ def add(session: Session, *, title: str, at: datetime, actor: str, owner_id: str
     session.add(todo)
     session.flush()
     audit.record(session, at, actor, "todo", todo.id, "created", None, todo.title)
+    loaded = _preloaded(session)
+    if loaded is not None and source_rule and customer_id in loaded.customers and at >= loaded.since:
+        loaded.newest[(source_rule, customer_id)] = todo  # the highest id: the newest
     return todo
 
 
 def open_from_rule(session: Session, customer_id: int, rule: str, since: datetime) -> Todo | None:
     """An open to-do raised by `rule` on this customer at or after `since` (a repeated request)."""
+    loaded = _preloaded(session)
+    if loaded is not None and loaded.since == since and customer_id in loaded.customers:
+        todo = loaded.newest.get((rule, customer_id))
+        if todo is None:
+            return None
+        if todo.status == TodoStatus.OPEN:
+            return todo
+        # done meanwhile in this transaction: an older one may still be open, ask the database
     stmt = select(Todo).where(Todo.customer_id == customer_id, Todo.source_rule == rule, Todo.status == TodoStatus.OPEN,
                               Todo.created_at >= since)
     return session.scalars(stmt.order_by(Todo.id.desc()).limit(1)).first()
+
+
+@dataclass
+class _OpenFromRules:
+    """Open rule to-dos of some customers created at or after `since`: the newest per (rule, customer)."""
+
+    since: datetime
+    customers: set[int] = field(default_factory=set)
+    newest: dict[tuple[str, int], Todo] = field(default_factory=dict)
+
+
+def preload_open_from_rules(session: Session, customer_ids: Collection[int], since: datetime) -> None:
+    """Load in one query the open rule to-dos of these customers created at or after `since`;
+    open_from_rule answers from them for the rest of the transaction (add adds the new ones)."""
+    cache = transaction_cache(session, "open_rule_todos")
+    loaded: _OpenFromRules | None = cache.get("todos")
+    if loaded is None or loaded.since != since:
+        loaded = cache["todos"] = _OpenFromRules(since)
+    wanted = set(customer_ids) - loaded.customers
+    if not wanted:
+        return
+    stmt = select(Todo).where(among(session, Todo.customer_id, wanted), Todo.source_rule.is_not(None),
+                              Todo.status == TodoStatus.OPEN, Todo.created_at >= since).order_by(Todo.id)
+    for todo in session.scalars(stmt):
+        loaded.newest[(todo.source_rule or "", todo.customer_id or 0)] = todo  # by id: the last is the newest
+    loaded.customers |= wanted
+
+
+def _preloaded(session: Session) -> _OpenFromRules | None:
+    loaded: _OpenFromRules | None = transaction_cache(session, "open_rule_todos").get("todos")
+    return loaded
 
 
 def open_for_owner(session: Session, owner_id: str) -> list[Todo]:

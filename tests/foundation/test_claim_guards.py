@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from handlers import outbox
@@ -13,7 +14,7 @@ from handlers.context import Context
 from handlers.model import Card
 from storage.db import transaction
 from storage.models import InboundItem, OutboxItem
-from storage.queues import claim_inbound, claim_outbox, renew_outbox_claim, store_inbound
+from storage.queues import claim_inbound, claim_inbound_rows, claim_outbox, renew_outbox_claim, store_inbound
 from tests.conftest import NOW
 
 LEASE = timedelta(seconds=60)
@@ -25,7 +26,12 @@ def _store_inbound(runtime, n: int) -> None:
             store_inbound(s, "console", f"msg:m{i}", "message", {"i": i}, NOW + timedelta(seconds=i))
 
 
-def test_a_claimed_inbound_item_is_leased_counted_and_handed_out_oldest_first(runtime):
+# the inbound job claims plain rows; claim_inbound hands out the same rows as objects
+CLAIMS = pytest.mark.parametrize("claim_inbound", [claim_inbound, claim_inbound_rows], ids=["objects", "rows"])
+
+
+@CLAIMS
+def test_a_claimed_inbound_item_is_leased_counted_and_handed_out_oldest_first(runtime, claim_inbound):
     _store_inbound(runtime, 3)
     later = NOW + timedelta(seconds=5)
     with transaction(runtime.factory) as s:
@@ -40,7 +46,8 @@ def test_a_claimed_inbound_item_is_leased_counted_and_handed_out_oldest_first(ru
                                                                                        (2, "B", 2)]
 
 
-def test_done_inbound_items_are_never_claimed_again(runtime):
+@CLAIMS
+def test_done_inbound_items_are_never_claimed_again(runtime, claim_inbound):
     _store_inbound(runtime, 1)
     with transaction(runtime.factory) as s:
         s.execute(InboundItem.__table__.update().values(status="done"))

@@ -33,7 +33,7 @@ def test_a_bad_archived_message_fails_alone_and_a_rerun_handles_nothing_twice(ru
     monkeypatch.setattr(inbound, "ARCHIVE_BATCH", 4)
     transactions: list[int] = []
     real = inbound._handle_batch
-    monkeypatch.setattr(inbound, "_handle_batch", lambda *a: transactions.append(len(a[-1])) or real(*a))
+    monkeypatch.setattr(inbound, "_handle_batch", lambda *a: transactions.append(len(a[4])) or real(*a))
 
     def explode(ctx, stored, customer, msg):
         if msg.msg_id == "a5":
@@ -80,3 +80,20 @@ def test_a_batch_is_scanned_before_its_transaction_each_text_once(runtime, monke
     _store(runtime, 6)
     assert handle_all(runtime.factory, runtime.settings, lambda: NOW, "w1") == 6
     assert in_transaction == [False] * 6
+
+
+def test_an_archived_message_with_unstorable_characters_is_stored_and_handled_without_them(runtime):
+    from handlers.archive import ingest
+    from handlers.event_model import ArchivedMessage
+
+    words = "友商\x00报价\ud800更低"  # NUL and a lone surrogate: PostgreSQL text holds neither
+    archived = [ArchivedMessage(platform="wecom", msgid=f"u{i}", sender="wmC0", recipients=("zhangsan",), room="",
+                                time=NOW, kind="text", text=words, outsiders=("wmC0",)) for i in range(2)]
+    with transaction(runtime.factory) as s:
+        report = ingest(s, "wecom", [archived[0], archived[1], archived[0]], NOW)
+    assert (report.stored, report.duplicates) == (2, 1)
+    with runtime.factory() as s:
+        assert [i.payload["text"] for i in s.scalars(select(InboundItem).order_by(InboundItem.id))] == [words] * 2
+    assert handle_all(runtime.factory, runtime.settings, lambda: NOW, "w1") == 2
+    with runtime.factory() as s:
+        assert s.scalars(select(Message.text)).all() == ["友商报价更低"] * 2

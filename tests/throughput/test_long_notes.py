@@ -63,6 +63,7 @@ def test_only_the_first_max_chars_are_scanned(runtime):
 
 def test_warm_up_loads_the_dictionary_before_any_message(settings, monkeypatch):
     scanning._engine.cache_clear()
+    monkeypatch.setattr(scanning, "_last_engine", None)
     lexicon.tokenizer_for.cache_clear()
     monkeypatch.setattr(lexicon, "_parts", None)
     scanning.warm_up(settings)
