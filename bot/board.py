@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 
 from bot import board_oauth
 from bot.board_links import LinkRefused, cookie_secret, read_token
+from bot.board_session import BoardSessionInterface
 from bot.edge import state
 from handlers.health import metrics as m
 from handlers.health import snapshots, weekly
@@ -52,6 +53,7 @@ def init_app(app: Flask) -> None:
     """Mount the board; the cookie is HttpOnly, SameSite=Lax, and Secure when the public URL is https."""
     settings = app.extensions["salesbot"].settings
     app.secret_key = cookie_secret(settings)
+    app.session_interface = BoardSessionInterface()  # webhooks open no session
     app.config.update(
         SESSION_COOKIE_NAME="salesbot_board", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.server.public_url.startswith("https://"), SESSION_COOKIE_PATH="/board",

@@ -37,11 +37,12 @@ class AppState:
         """Store an inbound item durably before the platform is answered; False for a repeat."""
         return self.accept_many([item])[0]
 
-    def accept_many(self, items: Sequence[InboundMessage | Event]) -> list[bool]:
-        """accept() for several items in one transaction (a web worker's group commit); one result each."""
+    def accept_many(self, items: Sequence[InboundMessage | Event], conn: Connection | None = None) -> list[bool]:
+        """accept() for several items in one transaction (a web worker's group commit); one result each.
+        `conn`: a connection of the caller's own (from connect()), used by one thread at a time."""
         rows = [(i.platform, i.dedupe_key, "message" if isinstance(i, InboundMessage) else "event", i.to_dict())
                 for i in items]
-        stored = self._store(rows)
+        stored = self._store(rows) if conn is None else self._store_on(conn, rows)
         if any(stored):
             self.on_stored()
         return stored
@@ -50,10 +51,11 @@ class AppState:
         """On PostgreSQL the batch is one INSERT … RETURNING in autocommit, a single statement being its
         own durable transaction: no BEGIN and COMMIT round trips (a pooled connection costs a ping and
         the statement, two instead of four, and in autocommit its reset on return sends nothing)."""
-        with self._connect() as conn:
+        with self.connect() as conn:
             return self._store_on(conn, rows)
 
-    def _connect(self) -> Connection:
+    def connect(self) -> Connection:
+        """A connection to store inbound items on (in autocommit on PostgreSQL, see _store)."""
         conn = self.runtime.engine.connect()
         if conn.dialect.name == "sqlite":  # SQLite keeps BEGIN IMMEDIATE … COMMIT: in-process calls, cheap
             return conn

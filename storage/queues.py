@@ -6,12 +6,12 @@ processes never work on the same row; a claim expires, so a killed process loses
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Row, Table, bindparam, func, lambda_stmt, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy import Integer, Row, Table, bindparam, func, select, update
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from storage.batch_lookups import among
@@ -32,29 +32,75 @@ def store_inbound(session: Session, platform: str, dedupe_key: str, kind: str, p
 
 def store_inbound_many(conn: Connection, items: list[tuple[str, str, str, dict[str, Any]]], now: datetime) -> list[bool]:
     """store_inbound for several (platform, dedupe_key, kind, payload) with one statement: a web worker's
-    group commit. Per item: False when already stored, or repeated earlier in the batch."""
+    group commit. Per item: False when already stored, or repeated earlier in the batch.
+
+    This is every webhook's path, so it skips SQLAlchemy's statement machinery: one INSERT … ON
+    CONFLICT DO NOTHING … RETURNING on the driver's cursor, its text built once per batch size (on
+    PostgreSQL once: the rows travel as arrays, so the server prepares it a single time), the values
+    converted by the columns' own bind processors as the ORM would."""
     first: dict[tuple[str, str], int] = {}
     rows = []
     for i, (platform, dedupe_key, kind, payload) in enumerate(items):
         key = (platform, dedupe_key[:255])
         if key not in first:
             first[key] = i
-            rows.append(dict(platform=key[0], dedupe_key=key[1], kind=kind, payload=payload, received_at=now,
-                             status=InboundStatus.PENDING, available_at=now, attempts=0))
-    stmt = _STORE_MANY[conn.dialect.name]
-    inserted = {(p, k) for p, k in conn.execute(stmt, rows)}
+            rows.append((key[0], key[1], kind, payload))
+    writer = _inbound_writer(conn.dialect)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # inside conn's transaction
+    try:
+        cursor.execute(*writer.statement(rows, now))
+        inserted = {(p, k) for p, k in cursor.fetchall()}
+    finally:
+        cursor.close()
     return [(p, k[:255]) in inserted and first[(p, k[:255])] == i for i, (p, k, _, _) in enumerate(items)]
 
 
-# SQLAlchemy never caches the compiled form of a dialect INSERT … ON CONFLICT (those classes set
-# inherit_cache=False), so each webhook paid a fresh compile (about two thirds of storing it). A lambda
-# statement is cached by its code location; these take no closure variables, so that key is exact.
-_STORE_MANY = {
-    "sqlite": lambda_stmt(lambda: sqlite.insert(InboundItem).on_conflict_do_nothing(
-        index_elements=["platform", "dedupe_key"]).returning(InboundItem.platform, InboundItem.dedupe_key)),
-    "postgresql": lambda_stmt(lambda: postgresql.insert(InboundItem).on_conflict_do_nothing(
-        index_elements=["platform", "dedupe_key"]).returning(InboundItem.platform, InboundItem.dedupe_key)),
-}
+class _InboundInsert:
+    """The driver-level INSERT of inbound rows for one dialect (see store_inbound_many)."""
+
+    COLUMNS = ("platform", "dedupe_key", "kind", "payload", "received_at", "status", "available_at", "attempts")
+
+    def __init__(self, dialect: Dialect) -> None:
+        table = InboundItem.__table__
+        self.postgres = dialect.name == "postgresql"
+        self._time = _bind(table.c.received_at.type, dialect)
+        self._json = _bind(table.c.payload.type, dialect)
+        self._head = f"INSERT INTO {InboundItem.__tablename__} ({', '.join(self.COLUMNS)}) "
+        self._tail = " ON CONFLICT (platform, dedupe_key) DO NOTHING RETURNING platform, dedupe_key"
+        self._by_size: dict[int, str] = {}
+
+    def statement(self, rows: list[tuple[str, str, str, dict[str, Any]]], now: datetime) -> tuple[str, tuple[Any, ...]]:
+        at = self._time(now)
+        if self.postgres:  # one text for every batch size: the rows go as four arrays
+            sql = self._by_size.get(0) or self._by_size.setdefault(0, self._head + (
+                "SELECT p, d, k, j::json, %s, %s, %s, 0 FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
+                " AS t(p, d, k, j)") + self._tail)
+            columns = list(zip(*rows, strict=True))
+            payloads = [json.dumps(p) for p in columns[3]]
+            return sql, (at, InboundStatus.PENDING.value, at, list(columns[0]), list(columns[1]), list(columns[2]),
+                         payloads)
+        sql = self._by_size.get(len(rows)) or self._by_size.setdefault(len(rows), self._head + "VALUES " + ", ".join(
+            ["(?, ?, ?, ?, ?, ?, ?, 0)"] * len(rows)) + self._tail)
+        pending = InboundStatus.PENDING.value
+        params: list[Any] = []
+        for platform, dedupe_key, kind, payload in rows:
+            params += (platform, dedupe_key, kind, self._json(payload), at, pending, at)
+        return sql, tuple(params)
+
+
+def _bind(column_type: Any, dialect: Dialect) -> Any:
+    """The column type's conversion of a Python value for this dialect (identity if it has none)."""
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process or (lambda value: value)
+
+
+_writers: dict[str, _InboundInsert] = {}
+
+
+def _inbound_writer(dialect: Dialect) -> _InboundInsert:
+    if dialect.name not in _writers:
+        _writers[dialect.name] = _InboundInsert(dialect)
+    return _writers[dialect.name]
 
 
 def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[InboundItem]:

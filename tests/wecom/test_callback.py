@@ -215,9 +215,20 @@ def test_concurrent_requests_and_retries_are_each_stored_once(app, crypto, runti
     assert len(stored(runtime)) == len(expected)
 
 
+class Closable:
+    def invalidate(self):
+        pass
+
+    def close(self):
+        pass
+
+
 def test_one_failing_item_does_not_fail_the_requests_it_shares_a_commit_with():
     class FlakyState:
-        def accept_many(self, items):
+        def connect(self):
+            return Closable()
+
+        def accept_many(self, items, conn=None):
             raise RuntimeError("batch failed")
 
         def accept(self, item):
