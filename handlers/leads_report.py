@@ -7,13 +7,12 @@ conversion, and a flag where a team's share of good leads strays from its share 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
-
-from sqlalchemy import select
+from typing import Protocol
 
 from handlers import outbox
 from handlers.context import Context
@@ -21,7 +20,7 @@ from handlers.model import Card
 from handlers.timefmt import display_zone, local_time
 from storage import directory
 from storage import leads as repo
-from storage.models import Cursor, Customer, Lead, User
+from storage.models import Cursor
 
 GOOD_BUDGET = Decimal(100_000)
 URGENT = ("高", "紧急", "急", "high", "urgent")
@@ -29,7 +28,17 @@ BANDS = ("A", "B", "C")
 ASSIGNED = ("assigned", "contacted", "invalid", "followup")
 
 
-def band(lead: Lead) -> str:
+class Graded(Protocol):
+    """What the band reads of a lead (a Lead, or a row with these columns)."""
+
+    @property
+    def budget(self) -> Decimal | None: ...
+
+    @property
+    def urgency(self) -> str: ...
+
+
+def band(lead: Graded) -> str:
     """A: budget ≥ 100,000 or urgent; B: some budget; C: neither."""
     if (lead.budget is not None and lead.budget >= GOOD_BUDGET) or lead.urgency.strip().lower() in URGENT:
         return "A"
@@ -71,13 +80,12 @@ class FairnessReport:
 
 def fairness(ctx: Context, start: datetime, end: datetime, owners: Collection[str] | None = None) -> FairnessReport:
     """Leads created in [start, end) per rep; with `owners` (the board's scope) only their leads, and no
-    team flags (they compare every team's share)."""
+    team flags (they compare every team's share). One query for the leads (with their customer's stage)
+    and one for the directory, read as plain rows: the board's 线索 page runs this on every view."""
     rows: dict[str, RepRow] = {}
     pool = 0
-    users = {u.id: u for u in directory.all_users(ctx.session)}  # one query, not two per rep
-    leads = repo.leads_between(ctx.session, start, end, owners)
-    won = _won(ctx, {lead.customer_id for lead in leads if lead.customer_id})
-    for lead in leads:
+    users = directory.names_and_managers(ctx.session)  # one query, not two per rep
+    for lead in repo.leads_between(ctx.session, start, end, owners):
         if lead.status == "pool" or not lead.owner_id:
             pool += lead.status == "pool"
             continue
@@ -85,28 +93,19 @@ def fairness(ctx: Context, start: datetime, end: datetime, owners: Collection[st
         row.bands[band(lead)] += 1
         if lead.contacted_at and lead.assigned_at:
             row.contact_hours.append((lead.contacted_at - lead.assigned_at).total_seconds() / 3600)
-        if lead.customer_id in won:
+        if lead.customer_stage == "won":
             row.won += 1
     reps = sorted(rows.values(), key=lambda r: (r.team, r.user_id))
     return FairnessReport(start, end, reps, pool, _flags(ctx, reps, users) if owners is None else [])
 
 
-def _row(users: dict[str, User], user_id: str) -> RepRow:
-    user = users.get(user_id)
-    boss = users.get(user.manager_id) if user is not None and user.manager_id else None
-    return RepRow(user_id, user.name if user else user_id, boss.name if boss else "（无主管）")
+def _row(users: Mapping[str, tuple[str, str | None]], user_id: str) -> RepRow:
+    name, manager_id = users.get(user_id, (user_id, None))
+    boss = users.get(manager_id) if manager_id else None
+    return RepRow(user_id, name, boss[0] if boss else "（无主管）")
 
 
-def _won(ctx: Context, customer_ids: set[int]) -> set[int]:
-    """Which of these customers are won (one query per thousand)."""
-    ids, won = sorted(customer_ids), set()
-    for i in range(0, len(ids), 1000):
-        won |= set(ctx.session.scalars(select(Customer.id).where(Customer.id.in_(ids[i:i + 1000]),
-                                                                 Customer.stage == "won")))
-    return won
-
-
-def _flags(ctx: Context, reps: list[RepRow], users: dict[str, User]) -> list[str]:
+def _flags(ctx: Context, reps: list[RepRow], users: Mapping[str, tuple[str, str | None]]) -> list[str]:
     """Teams whose share of A leads is off their share of capacity by more than fairness_threshold."""
     cfg = ctx.settings.leads
     good: dict[str, int] = {}

@@ -205,6 +205,12 @@ def all_users(session: Session) -> list[User]:
     return list(session.scalars(select(User)))
 
 
+def names_and_managers(session: Session) -> dict[str, tuple[str, str | None]]:
+    """Every user's (name, manager id) by id, active or not, as plain rows (reports that name people
+    and their teams read no more)."""
+    return {uid: (name, manager_id) for uid, name, manager_id in session.execute(select(User.id, User.name, User.manager_id))}
+
+
 def user_by_platform_id(session: Session, platform: str, platform_user_id: str) -> User | None:
     """The directory user behind a platform's user id, active or not (hand-over of a leaver)."""
     if platform == CONSOLE:
