@@ -607,7 +607,6 @@ Index("ix_approval_steps_decided_at", ApprovalStep.decided_at)
 Index("ix_todos_due_at", Todo.due_at)
 Index("ix_risk_events_created_at", RiskEvent.created_at)
 Index("ix_audit_log_at", AuditEntry.at)
-Index("ix_audit_field_at", AuditEntry.entity, AuditEntry.field, AuditEntry.at)
 # ... and which the planner picks without statistics (SQLite, no ANALYZE): two constrained columns beat
 # one, a covering index beats table lookups (EXPLAIN QUERY PLAN in migration 0009 says which query each serves).
 Index("ix_customers_owner_silent", Customer.owner_id, Customer.status, Customer.last_activity_at)
