@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, Row, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, load_only
 
 from storage.models import AuditEntry, Customer, Lead, Opportunity, OpportunityEvidence, User
@@ -116,8 +116,8 @@ def stage_rows(session: Session, people: People, since: datetime, until: datetim
     return session.execute(
         select(Opportunity.id, Opportunity.owner_id, Opportunity.created_at, AuditEntry.id, AuditEntry.at,
                AuditEntry.before, AuditEntry.after, AuditEntry.note)
-        .join(Opportunity, cast(Opportunity.id, String) == AuditEntry.entity_id)
-        .where(*base, *window, *_in(Opportunity.owner_id, people))
+        .join(Opportunity, _audited_opportunity())
+        .where(*base, *window, *_scoped_audit(people))
         .order_by(Opportunity.id, AuditEntry.at, AuditEntry.id)
     ).all()
 
@@ -130,13 +130,28 @@ def opportunities_opened(session: Session, people: People, since: datetime, unti
     ).all()
 
 
+def _audited_opportunity() -> ColumnElement[bool]:
+    """An opportunity's audit rows, joined on its primary key (the planner looks each one up, where a
+    join on the id cast to text walked the owner index for every audit row)."""
+    return Opportunity.id == cast(AuditEntry.entity_id, Integer)
+
+
+def _scoped_audit(people: People) -> list[ColumnElement[bool]]:
+    """With a scope, the audit rows of the opportunities people in scope own, found through
+    (entity, entity_id) — without it SQLite read every opportunity's audit rows and dropped the others'."""
+    if people is None:
+        return []
+    owned = select(cast(Opportunity.id, String)).where(Opportunity.owner_id.in_(list(people)))
+    return [Opportunity.owner_id.in_(list(people)), AuditEntry.entity_id.in_(owned)]
+
+
 def flags_raised(session: Session, people: People, start: datetime, end: datetime) -> Sequence[Row[Any]]:
     """(owner, opportunity id, flag) of stage-dwell flags (yellow, red) raised in [start, end)."""
     return session.execute(
         select(Opportunity.owner_id, Opportunity.id, AuditEntry.after)
-        .join(Opportunity, cast(Opportunity.id, String) == AuditEntry.entity_id)
+        .join(Opportunity, _audited_opportunity())
         .where(AuditEntry.entity == "opportunity", AuditEntry.field == "flag", AuditEntry.after.is_not(None),
-               AuditEntry.at >= start, AuditEntry.at < end, *_in(Opportunity.owner_id, people))
+               AuditEntry.at >= start, AuditEntry.at < end, *_scoped_audit(people))
     ).all()
 
 
