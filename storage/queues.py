@@ -103,14 +103,20 @@ def _inbound_writer(dialect: Dialect) -> _InboundInsert:
     return _writers[dialect.name]
 
 
-def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[InboundItem]:
-    """Claim up to `limit` pending inbound items whose time has come (oldest first)."""
-    ids = session.scalars(
+def _due_inbound_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """Up to `limit` pending inbound items whose time has come, oldest first (candidates: the claiming
+    UPDATE decides)."""
+    return list(session.scalars(
         select(InboundItem.id)
         .where(InboundItem.status == InboundStatus.PENDING, InboundItem.available_at <= now)
         .order_by(InboundItem.id)
         .limit(limit)
-    ).all()
+    ).all())
+
+
+def claim_inbound(session: Session, now: datetime, worker: str, lease: timedelta, limit: int) -> list[InboundItem]:
+    """Claim up to `limit` pending inbound items whose time has come (oldest first)."""
+    ids = _due_inbound_ids(session, now, limit)
     if not ids:
         return []
     # one conditional UPDATE for them all: an item another worker claimed meanwhile no longer matches
@@ -309,12 +315,7 @@ def claim_inbound_rows(session: Session, now: datetime, worker: str, lease: time
     """claim_inbound as plain rows (id, kind, payload, attempts, claimed_by, available_at), oldest first,
     straight from the claiming UPDATE: the inbound job reads nothing else, and building 500 ORM objects
     cost it more than the claim itself. The ids go in as one array on PostgreSQL (among)."""
-    ids = session.scalars(
-        select(InboundItem.id)
-        .where(InboundItem.status == InboundStatus.PENDING, InboundItem.available_at <= now)
-        .order_by(InboundItem.id)
-        .limit(limit)
-    ).all()
+    ids = _due_inbound_ids(session, now, limit)
     if not ids:
         return []
     # one conditional UPDATE for them all: an item another worker claimed meanwhile no longer matches
