@@ -125,7 +125,7 @@ TARGETS: tuple[Target, ...] = (
     Target("handlers/risk_feedback.py", RISK_TESTS, ("_vote", "_event_of", "close_risk"),
            "who may vote on or close (结案) a risk"),
     Target("storage/risks.py", RISK_TESTS, ("vote", "close"), "one vote per person; a risk closed once"),
-    Target("storage/queues.py", OUTBOX_TESTS + ("tests/foundation/test_claim_guards.py",
+    Target("storage/queues.py", OUTBOX_TESTS + ("tests/foundation/test_claim_guards.py", "tests/throughput/test_backlog.py",
                                                 "tests/foundation/test_review_inbound_claims.py",
                                                 "tests/foundation/test_inbound_failure.py"),
            ("claim_outbox", "renew_outbox_claim", "finish_outbox", "claim_inbound", "claim_inbound_rows",
